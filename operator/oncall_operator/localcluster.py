@@ -1,0 +1,257 @@
+"""A local Kubernetes control plane (etcd + kube-apiserver) for tests and the demo.
+
+It runs the binaries built by tests/controlplane/build.sh from the Kubernetes Go
+module, in the spirit of controller-runtime's envtest: loopback only, free
+ports, RBAC, a client CA with an admin certificate in system:masters and one
+service-account key. Not used by the operator itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+READY_TIMEOUT_SECONDS = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _write_pki(directory: Path) -> None:
+    """CA, serving cert, admin client cert and a service-account key pair."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = dt.datetime.now(dt.UTC)
+
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def certificate(
+        subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey,
+        *, ca: bool = False, server: bool = False,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def name(common_name: str, organization: str | None = None) -> x509.Name:
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        if organization:
+            attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+        return x509.Name(attributes)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name("oncall-operator-test-ca")
+    ca_cert = certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = certificate(name("kube-apiserver"), server_key, ca_name, ca_key, server=True)
+    admin_key = ec.generate_private_key(ec.SECP256R1())
+    admin_cert = certificate(name("admin", "system:masters"), admin_key, ca_name, ca_key)
+    sa_key = ec.generate_private_key(ec.SECP256R1())
+
+    pem = serialization.Encoding.PEM
+    (directory / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
+    (directory / "apiserver.crt").write_bytes(server_cert.public_bytes(pem))
+    (directory / "apiserver.key").write_bytes(key_pem(server_key))
+    (directory / "admin.crt").write_bytes(admin_cert.public_bytes(pem))
+    (directory / "admin.key").write_bytes(key_pem(admin_key))
+    (directory / "sa.key").write_bytes(key_pem(sa_key))
+    (directory / "sa.pub").write_bytes(
+        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+@dataclass
+class LocalControlPlane:
+    """etcd + kube-apiserver as child processes; use as a context manager."""
+
+    bin_dir: Path
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="oncall-cp-")))
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api_port: int = 0
+    version: str = ""
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.work_dir / "kubeconfig"
+
+    @property
+    def kubectl(self) -> Path:
+        return self.bin_dir / "kubectl"
+
+    @property
+    def helm(self) -> Path:
+        return self.bin_dir / "helm"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def start(self) -> LocalControlPlane:
+        pki = self.work_dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        _write_pki(pki)
+        etcd_port, peer_port, self.api_port = free_port(), free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        self._spawn(
+            "etcd",
+            [
+                f"--data-dir={self.work_dir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync",  # test data: speed over durability
+                "--log-level=warn",
+            ],
+        )
+        self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                f"--cert-dir={pki}",
+                f"--secure-port={self.api_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                # No controller-manager runs to create ServiceAccount tokens.
+                "--disable-admission-plugins=ServiceAccount",
+                "--v=0",
+            ],
+        )
+        self._write_kubeconfig(pki)
+        self._wait_ready(pki)
+        return self
+
+    def _spawn(self, binary: str, args: list[str]) -> None:
+        log = open(self.work_dir / f"{binary}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            [str(self.bin_dir / binary), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop() kills the whole group; nothing strays
+        )
+        self.processes.append(process)
+
+    def _write_kubeconfig(self, pki: Path) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "local", "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")}}
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")},
+                }
+            ],
+            "contexts": [{"name": "oncall-operator-test", "context": {"cluster": "local", "user": "admin"}}],
+            "current-context": "oncall-operator-test",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+
+    def _ssl_context(self, pki: Path) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return context
+
+    def _wait_ready(self, pki: Path) -> None:
+        context = self._ssl_context(pki)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        last_error = ""
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; see {self.work_dir}")
+            try:
+                with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
+                    if response.status == 200:
+                        with urllib.request.urlopen(f"{self.server}/version", context=context) as version:
+                            info: dict[str, Any] = json.load(version)
+                            self.version = str(info.get("gitVersion", ""))
+                        return
+            except OSError as error:
+                last_error = str(error)
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError(f"kube-apiserver not ready in {READY_TIMEOUT_SECONDS}s: {last_error}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def build_control_plane(repo_root: Path) -> Path:
+    """Runs tests/controlplane/build.sh (a no-op when cached) and returns the bin dir."""
+    script = repo_root / "tests" / "controlplane" / "build.sh"
+    result = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
+    return Path(result.stdout.strip().splitlines()[-1])
