@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the operator")
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     peering = run.add_mutually_exclusive_group()
     peering.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
@@ -76,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--test-kinds", action="store_true", help=argparse.SUPPRESS)
     crds.set_defaults(handler=_cmd_crds)
 
-    sub.add_parser("sandbox", help="run the Slack + PagerDuty emulator (see 'sandbox --help')", add_help=False)
+    sub.add_parser(
+        "sandbox", help="run the Slack + PagerDuty emulator (see 'sandbox --help')", add_help=False
+    )
     sub.add_parser("version", help="print the version").set_defaults(handler=_cmd_version)
     return parser
 

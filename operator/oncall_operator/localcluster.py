@@ -37,11 +37,12 @@ def free_port() -> int:
 
 def _write_pki(directory: Path) -> None:
     """CA, serving cert, admin client cert and a service-account key pair."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     now = dt.datetime.now(dt.UTC)
 
@@ -51,8 +52,13 @@ def _write_pki(directory: Path) -> None:
         )
 
     def certificate(
-        subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey,
-        *, ca: bool = False, server: bool = False,
+        subject: x509.Name,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: x509.Name,
+        issuer_key: ec.EllipticCurvePrivateKey,
+        *,
+        ca: bool = False,
+        server: bool = False,
     ) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
@@ -187,12 +193,18 @@ class LocalControlPlane:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": "local", "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")}}
+                {
+                    "name": "local",
+                    "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")},
+                }
             ],
             "users": [
                 {
                     "name": "admin",
-                    "user": {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")},
+                    "user": {
+                        "client-certificate": str(pki / "admin.crt"),
+                        "client-key": str(pki / "admin.key"),
+                    },
                 }
             ],
             "contexts": [{"name": "oncall-operator-test", "context": {"cluster": "local", "user": "admin"}}],
@@ -213,7 +225,9 @@ class LocalControlPlane:
             for process in self.processes:
                 if process.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; see {self.work_dir}")
+                    raise RuntimeError(
+                        f"{process.args!r} exited with {process.returncode}; see {self.work_dir}"
+                    )
             try:
                 with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
                     if response.status == 200:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from support.kube import REPO_ROOT
 
 from oncall_operator.api import RESOURCE_KINDS, TEST_KINDS
 from oncall_operator.api.crd import render_crd
 from oncall_operator.api.generate import rendered_files
+from support.kube import REPO_ROOT
 
 
 def test_committed_crds_match_the_models() -> None:

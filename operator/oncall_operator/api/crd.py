@@ -18,11 +18,33 @@ CATEGORY = "oncall"
 
 # JSON-schema keywords that a structural Kubernetes schema accepts as they are.
 _KEPT_KEYWORDS = {
-    "type", "format", "description", "default", "enum", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
-    "minProperties", "maxProperties", "required", "items", "properties", "additionalProperties",
-    "nullable", "x-kubernetes-validations", "x-kubernetes-int-or-string",
-    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "type",
+    "format",
+    "description",
+    "default",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+    "items",
+    "properties",
+    "additionalProperties",
+    "nullable",
+    "x-kubernetes-validations",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
     "x-kubernetes-map-type",
 }
 
@@ -125,7 +147,11 @@ def _clean(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
             result[key] = value
     if "properties" in result and "type" not in result:
         result["type"] = "object"
-    if result.get("type") == "object" and "additionalProperties" in node and node["additionalProperties"] is True:
+    if (
+        result.get("type") == "object"
+        and "additionalProperties" in node
+        and node["additionalProperties"] is True
+    ):
         result["x-kubernetes-preserve-unknown-fields"] = True
     if "required" in result and not result["required"]:
         result.pop("required")

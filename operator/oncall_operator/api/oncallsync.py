@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -24,7 +24,7 @@ EscalationLevel = Annotated[int, Field(ge=1, le=20)]
 # A template may use only these fields; anything else is refused at admission.
 TEMPLATE_FIELDS = ("mentions", "group", "start", "end")
 TEMPLATE_PATTERN = r"^([^{}]|\{(mentions|group|start|end)(:[^{}]*)?\})*$"
-_TEMPLATE_RULE = {
+_TEMPLATE_RULE: dict[str, Any] = {
     "rule": f"self.template.matches('{TEMPLATE_PATTERN.replace(chr(92), chr(92) * 2)}')",
     "message": "template may only use {mentions}, {group}, {start[:strftime]} and {end[:strftime]}",
     "fieldPath": ".template",
@@ -63,7 +63,6 @@ class EscalationPolicyRef(CamelModel):
     )
 
 
-
 class PagerDutySource(CamelModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -89,7 +88,6 @@ class PagerDutySource(CamelModel):
         description="onCallNow: who is on call right now; everyoneInRotation: every user of the rotations.",
     )
 
-
     @model_validator(mode="after")
     def _some_source(self) -> PagerDutySource:
         if not self.schedules and not self.escalation_policies:
@@ -99,9 +97,14 @@ class PagerDutySource(CamelModel):
 
 class UserGroupRef(CamelModel):
     handle: str = Field(
-        min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="The @handle of the group."
+        min_length=1,
+        max_length=80,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="The @handle of the group.",
     )
-    name: str | None = Field(default=None, max_length=80, description="Display name when the group is created.")
+    name: str | None = Field(
+        default=None, max_length=80, description="Display name when the group is created."
+    )
     description: str | None = Field(default=None, max_length=140)
     create: bool = Field(default=True, description="Create the group when no group has this handle.")
 
@@ -109,7 +112,9 @@ class UserGroupRef(CamelModel):
 class TopicSpec(CamelModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_TEMPLATE_RULE]})
 
-    channels: list[SlackChannelId] = Field(min_length=1, max_length=20, description="Channels whose topic is set.")
+    channels: list[SlackChannelId] = Field(
+        min_length=1, max_length=20, description="Channels whose topic is set."
+    )
     template: str = Field(min_length=1, max_length=250, description="Topic text; see TEMPLATE_FIELDS.")
 
     _template = field_validator("template")(lambda cls, v: _check_template(v))
@@ -176,7 +181,9 @@ class OnCallSyncSpec(CamelModel):
         description="keepLast leaves the group as it is; disableGroup disables it; fallback uses fallbackUsers.",
     )
     fallback_users: list[SlackUserId] = Field(
-        default=[], max_length=50, description="Members when nobody is on call and whenNobodyOnCall is fallback."
+        default=[],
+        max_length=50,
+        description="Members when nobody is on call and whenNobodyOnCall is fallback.",
     )
     on_delete: OnDelete = Field(default=OnDelete.KEEP, description="What happens to the group on delete.")
     safety: Safety = Field(default=Safety())
@@ -185,7 +192,6 @@ class OnCallSyncSpec(CamelModel):
     )
     suspend: bool = Field(default=False, description="Stop syncing; the group is left as it is.")
     dry_run: bool = Field(default=False, description="Compute the plan into status; write nothing.")
-
 
     @model_validator(mode="after")
     def _fallback_present(self) -> OnCallSyncSpec:

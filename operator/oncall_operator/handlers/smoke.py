@@ -17,8 +17,12 @@ from oncall_operator.api.smoke import SMOKE_PROBE, SmokeProbeSpec
 def echo(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
     probe = SmokeProbeSpec.model_validate(dict(spec))
     ready = Condition(
-        type="Ready", status="True", reason="Echoed", message="spec.message echoed",
-        last_transition_time=now_rfc3339(), observed_generation=meta.get("generation"),
+        type="Ready",
+        status="True",
+        reason="Echoed",
+        message="spec.message echoed",
+        last_transition_time=now_rfc3339(),
+        observed_generation=meta.get("generation"),
     )
     patch.status["echo"] = "-".join([probe.message] * probe.repeat)
     patch.status["observedGeneration"] = meta.get("generation")

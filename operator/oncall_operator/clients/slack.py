@@ -1,0 +1,257 @@
+"""Slack adapter: one AsyncWebClient per token, per-method rate budgets served
+earliest-handoff-first, a shared email -> user cache, and clear error reasons."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from oncall_operator.clients.errors import SyncError
+from oncall_operator.clients.ratelimit import PriorityRateLimiter
+from oncall_operator.core.membership import SlackAccount
+from oncall_operator.metrics import API_REQUESTS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
+
+# Slack's documented tiers (requests per minute, per method and workspace).
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+METHOD_TIER = {
+    "usergroups.list": 2,
+    "usergroups.create": 2,
+    "usergroups.update": 2,
+    "usergroups.enable": 2,
+    "usergroups.disable": 2,
+    "usergroups.users.list": 4,
+    "usergroups.users.update": 2,
+    "users.lookupByEmail": 3,
+    "users.info": 4,
+    "users.list": 2,
+    "conversations.setTopic": 3,
+    "conversations.info": 3,
+    "auth.test": 4,
+}
+POST_MESSAGE_PER_MINUTE = 60  # ~1 per second per channel
+USER_CACHE_SECONDS = 3600.0
+NEGATIVE_CACHE_SECONDS = 600.0
+GROUP_CACHE_SECONDS = 60.0
+
+_AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+_REASONS = {
+    "paid_teams_only": ("PlanUpgradeRequired", "the Slack workspace's plan has no user groups"),
+    "plan_upgrade_required": ("PlanUpgradeRequired", "the Slack workspace's plan has no user groups"),
+    "not_in_channel": ("NotInChannel", "the bot is not a member of the channel"),
+    "channel_not_found": ("ChannelNotFound", "Slack has no such channel (or the bot cannot see it)"),
+    "no_such_subteam": ("GroupNotFound", "the user group no longer exists"),
+    "name_already_exists": ("GroupConflict", "another user group already uses this name"),
+    "too_long": ("TopicTooLong", "the rendered topic is longer than Slack allows"),
+    "permission_denied": ("PermissionDenied", "Slack denied the bot permission for this change"),
+}
+
+
+@dataclass
+class GroupState:
+    id: str
+    enabled: bool
+
+
+@dataclass
+class SlackWorkspace:
+    """State shared by every resource using one bot token."""
+
+    client: AsyncWebClient
+    limiters: dict[str, PriorityRateLimiter] = field(default_factory=dict)
+    users_by_email: dict[str, tuple[float, SlackAccount | None]] = field(default_factory=dict)
+    users_by_id: dict[str, tuple[float, SlackAccount | None]] = field(default_factory=dict)
+    groups: tuple[float, dict[str, GroupState]] | None = None
+
+
+def _account(user: dict[str, Any]) -> SlackAccount:
+    return SlackAccount(
+        id=user["id"],
+        deleted=bool(user.get("deleted")),
+        is_bot=bool(user.get("is_bot")) or bool(user.get("is_app_user")),
+        is_restricted=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+    )
+
+
+class Slack:
+    def __init__(self, base_url: str | None = None, *, clock: Callable[[], float] = time.monotonic):
+        self.base_url = base_url or AsyncWebClient.BASE_URL
+        self._workspaces: dict[str, SlackWorkspace] = {}
+        self._clock = clock
+
+    def workspace(self, token: str) -> SlackWorkspace:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        if key not in self._workspaces:
+            client = AsyncWebClient(
+                token=token,
+                base_url=self.base_url,
+                timeout=15,
+                # 429s are handled here (priority-ordered), 5xx and resets by the SDK.
+                retry_handlers=[
+                    AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                    AsyncServerErrorRetryHandler(max_retry_count=2),
+                ],
+            )
+            self._workspaces[key] = SlackWorkspace(client)
+        return self._workspaces[key]
+
+    def _limiter(self, workspace: SlackWorkspace, method: str, limit_key: str | None) -> PriorityRateLimiter:
+        key = f"{method}:{limit_key}" if limit_key else method
+        if key not in workspace.limiters:
+            per_minute = (
+                POST_MESSAGE_PER_MINUTE
+                if method == "chat.postMessage"
+                else TIER_PER_MINUTE[METHOD_TIER.get(method, 3)]
+            )
+            workspace.limiters[key] = PriorityRateLimiter(per_minute)
+        return workspace.limiters[key]
+
+    async def call(
+        self, token: str, method: str, *, priority: float = 0.0, limit_key: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """One Web API call; `limit_key` splits a budget further (postMessage: per channel)."""
+        workspace = self.workspace(token)
+        limiter = self._limiter(workspace, method, limit_key)
+        for _ in range(8):
+            waited = await limiter.acquire(priority)
+            if waited > 0.01:
+                RATE_LIMIT_WAITS.labels("slack", method).inc()
+                RATE_LIMIT_WAIT_SECONDS.labels("slack").inc(waited)
+            try:
+                response = await workspace.client.api_call(method, params=params)
+                API_REQUESTS.labels("slack", method, str(response.status_code)).inc()
+                return dict(response.data) if isinstance(response.data, dict) else {}
+            except SlackApiError as error:
+                API_REQUESTS.labels("slack", method, str(error.response.status_code)).inc()
+                code = error.response.get("error", "unknown")
+                if error.response.status_code == 429 or code == "ratelimited":
+                    limiter.pause(float(error.response.headers.get("Retry-After", "1") or 1))
+                    continue
+                raise self._sync_error(method, code, error.response.data) from None
+            except (TimeoutError, OSError) as error:
+                API_REQUESTS.labels("slack", method, "connection_error").inc()
+                raise SyncError(
+                    "SlackUnavailable", f"Slack unreachable for {method}", retry_after=10
+                ) from error
+        raise SyncError("RateLimited", f"Slack kept rate-limiting {method}", retry_after=30)
+
+    @staticmethod
+    def _sync_error(method: str, code: str, data: Any) -> SyncError:
+        if code in _AUTH_ERRORS:
+            return SyncError("AuthFailed", f"Slack rejected the bot token ({code})")
+        if code == "missing_scope":
+            needed = data.get("needed", "?") if isinstance(data, dict) else "?"
+            return SyncError("MissingScope", f"the Slack token lacks the scope {needed} needed by {method}")
+        if code in _REASONS:
+            reason, text = _REASONS[code]
+            return SyncError(reason, f"{method}: {text}")
+        return SyncError("SlackError", f"{method} failed: {code}", retry_after=30)
+
+    async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
+        workspace = self.workspace(token)
+        cached = workspace.users_by_email.get(email)
+        now = self._clock()
+        if cached and now - cached[0] < (USER_CACHE_SECONDS if cached[1] else NEGATIVE_CACHE_SECONDS):
+            return cached[1]
+        try:
+            data = await self.call(token, "users.lookupByEmail", email=email, priority=1e12)
+            account: SlackAccount | None = _account(data["user"])
+        except SyncError as error:
+            if error.message.endswith("users_not_found"):
+                account = None
+            else:
+                raise
+        workspace.users_by_email[email] = (now, account)
+        return account
+
+    async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
+        workspace = self.workspace(token)
+        cached = workspace.users_by_id.get(user_id)
+        now = self._clock()
+        if cached and now - cached[0] < USER_CACHE_SECONDS:
+            return cached[1]
+        try:
+            data = await self.call(token, "users.info", user=user_id, priority=1e12)
+            account: SlackAccount | None = _account(data["user"])
+        except SyncError as error:
+            if error.message.endswith("user_not_found"):
+                account = None
+            else:
+                raise
+        workspace.users_by_id[user_id] = (now, account)
+        return account
+
+    async def find_group(self, token: str, handle: str, *, refresh: bool = False) -> GroupState | None:
+        workspace = self.workspace(token)
+        now = self._clock()
+        if refresh or workspace.groups is None or now - workspace.groups[0] > GROUP_CACHE_SECONDS:
+            data = await self.call(token, "usergroups.list", include_disabled=True, include_users=False)
+            groups = {
+                g["handle"]: GroupState(g["id"], not g.get("date_delete")) for g in data.get("usergroups", [])
+            }
+            workspace.groups = (now, groups)
+        return workspace.groups[1].get(handle)
+
+    def forget_groups(self, token: str) -> None:
+        self.workspace(token).groups = None
+
+    async def create_group(
+        self,
+        token: str,
+        *,
+        handle: str,
+        name: str,
+        description: str | None,
+        users: list[str],
+        priority: float,
+    ) -> GroupState:
+        params: dict[str, Any] = {"name": name, "handle": handle}
+        if description:
+            params["description"] = description
+        data = await self.call(token, "usergroups.create", priority=priority, **params)
+        group = GroupState(data["usergroup"]["id"], True)
+        self.forget_groups(token)
+        if users:
+            await self.set_members(token, group.id, users, priority=priority)
+        return group
+
+    async def members(self, token: str, group_id: str) -> list[str]:
+        data = await self.call(token, "usergroups.users.list", usergroup=group_id, include_disabled=True)
+        return list(data.get("users", []))
+
+    async def set_members(self, token: str, group_id: str, users: list[str], *, priority: float) -> None:
+        """Writes the member list, then reads it back. A failed write is checked before
+        any retry, so a write that landed despite an error is not sent twice."""
+        try:
+            await self.call(
+                token, "usergroups.users.update", usergroup=group_id, users=",".join(users), priority=priority
+            )
+        except SyncError:
+            if sorted(await self.members(token, group_id)) == sorted(users):
+                return
+            raise
+        actual = await self.members(token, group_id)
+        if sorted(actual) != sorted(users):
+            raise SyncError(
+                "VerificationFailed", "the group's members differ from what was just written", retry_after=5
+            )
+
+    async def set_enabled(self, token: str, group_id: str, enabled: bool, *, priority: float) -> None:
+        method = "usergroups.enable" if enabled else "usergroups.disable"
+        await self.call(token, method, usergroup=group_id, priority=priority)
+        self.forget_groups(token)
+
+    async def set_topic(self, token: str, channel: str, topic: str) -> None:
+        await self.call(token, "conversations.setTopic", channel=channel, topic=topic)
+
+    async def post(self, token: str, channel: str, text: str) -> None:
+        await self.call(token, "chat.postMessage", limit_key=channel, channel=channel, text=text)
