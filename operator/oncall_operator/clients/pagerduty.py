@@ -51,6 +51,7 @@ def _parse_time(value: str | None) -> datetime | None:
 class _OnCallRequest:
     schedules: frozenset[str]
     policies: frozenset[str]
+    since: datetime
     until: datetime
     future: asyncio.Future[list[Shift]]
 
@@ -157,6 +158,7 @@ class PagerDuty:
         *,
         schedules: Iterable[str],
         policies: Iterable[str],
+        since: datetime,
         until: datetime,
         priority: float = 0.0,
     ) -> list[Shift]:
@@ -164,7 +166,9 @@ class PagerDuty:
         within `batch_window` go out as one /oncalls read per chunk of ids."""
         account = self.account(token)
         loop = asyncio.get_running_loop()
-        request = _OnCallRequest(frozenset(schedules), frozenset(policies), until, loop.create_future())
+        request = _OnCallRequest(
+            frozenset(schedules), frozenset(policies), since, until, loop.create_future()
+        )
         account.pending.append(request)
         if account.flush_task is None or account.flush_task.done():
             account.flush_task = asyncio.create_task(self._flush_later(account, priority))
@@ -174,6 +178,7 @@ class PagerDuty:
         await asyncio.sleep(self.batch_window)
         batch, account.pending = account.pending, []
         try:
+            since = min(r.since for r in batch)
             until = max(r.until for r in batch)
             schedules = sorted(set().union(*(r.schedules for r in batch)))
             policies = sorted(set().union(*(r.policies for r in batch)))
@@ -182,7 +187,7 @@ class PagerDuty:
             for key, ids in (("schedule_ids[]", schedules), ("escalation_policy_ids[]", policies)):
                 for start in range(0, len(ids), IDS_PER_REQUEST):
                     chunk = ids[start : start + IDS_PER_REQUEST]
-                    shifts.extend(await self._read_oncalls(account, key, chunk, until, priority))
+                    shifts.extend(await self._read_oncalls(account, key, chunk, since, until, priority))
             for request in batch:
                 if not request.future.done():
                     request.future.set_result(shifts)
@@ -194,11 +199,17 @@ class PagerDuty:
                 raise
 
     async def _read_oncalls(
-        self, account: PagerDutyAccount, key: str, ids: list[str], until: datetime, priority: float
+        self,
+        account: PagerDutyAccount,
+        key: str,
+        ids: list[str],
+        since: datetime,
+        until: datetime,
+        priority: float,
     ) -> list[Shift]:
         params = {
             key: ids,
-            "since": datetime.now(UTC).isoformat(),
+            "since": since.isoformat(),
             "until": until.isoformat(),
             "include[]": ["users"],
             "time_zone": "UTC",

@@ -173,6 +173,7 @@ async def sync_once(
             pd_token,
             schedules=spec.pager_duty.schedules,
             policies=policies,
+            since=now,
             until=now + resync,
             priority=priority,
         )
