@@ -42,6 +42,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         with_test_kinds=args.with_test_kinds,
         workers=args.workers,
+        priority=args.priority,
     )
     return asyncio.run(run_operator(options))
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics; 0 disables")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--workers", type=int, default=16, help="syncs run at once")
+    run.add_argument(
+        "--priority", type=int, default=None, help="peering priority (default: random, so one replica is active)"
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     run.add_argument("--with-test-kinds", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=_cmd_run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import random
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ class OperatorOptions:
     verbose: bool = False
     with_test_kinds: bool = False
     workers: int = 16
+    priority: int | None = None
 
 
 def configure_kopf(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
@@ -71,5 +73,8 @@ async def run_operator(options: OperatorOptions) -> int:
         liveness_endpoint=options.liveness_endpoint,
         clusterwide=clusterwide,
         namespaces=() if clusterwide else options.namespaces,
+        # Peering pauses peers of equal priority, so each replica gets its own.
+        priority=options.priority if options.priority is not None else random.randint(1, 1_000_000),
+        memo=kopf.Memo(workers=options.workers),
     )
     return 0

@@ -74,7 +74,7 @@ def create_services(memo: Any, **_: Any) -> None:
         pagerduty=PagerDuty(os.environ.get("ONCALL_PAGERDUTY_URL")),
         slack=Slack(os.environ.get("ONCALL_SLACK_URL")),
         clock=clock_from_env(os.environ.get("ONCALL_CLOCK_URL")),
-        workers=asyncio.Semaphore(int(os.environ.get("ONCALL_WORKERS", "16"))),
+        workers=asyncio.Semaphore(int(memo.get("workers", 16))),
     )
 
 

@@ -1,0 +1,339 @@
+"""The Helm chart: lint, rendered manifests for each ci/ scenario, schema, and the CRD copy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from support.kube import REPO_ROOT
+
+CHART = REPO_ROOT / "charts" / "oncall-operator"
+CI_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
+KUBE_VERSION = "1.35.4"
+GROUP = "oncall-operator.dev"
+KINDS = {"oncallsyncs", "cleanuprules", "retentionpolicies", "deletionrequests"}
+SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
+
+Manifest = dict[str, Any]
+
+
+def _find_helm() -> Path | None:
+    explicit = os.environ.get("ONCALL_CONTROLPLANE_BIN")
+    if explicit:
+        candidate = Path(explicit) / "helm"
+        return candidate if candidate.exists() else None
+    cache_dir = Path(os.environ.get("ONCALL_CACHE", Path.home() / ".cache" / "oncall-operator"))
+    found = [path for path in cache_dir.glob("controlplane-*/bin/helm") if os.access(path, os.X_OK)]
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    path = _find_helm()
+    if path is None:
+        pytest.skip("no helm: run `make controlplane` or set ONCALL_CONTROLPLANE_BIN to its bin directory")
+    return path
+
+
+def _run(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=60, env={**os.environ, "HELM_DEBUG": ""}
+    )
+
+
+@cache
+def _template_cached(helm: Path, *args: str) -> tuple[Manifest, ...]:
+    result = _run(
+        helm, "template", "rel", str(CHART), "--namespace", "ops", "--kube-version", KUBE_VERSION, *args
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def render(helm: Path, *args: str) -> list[Manifest]:
+    return list(_template_cached(helm, *args))
+
+
+def render_ci(helm: Path, name: str, *args: str) -> list[Manifest]:
+    return render(helm, "-f", str(CHART / "ci" / f"{name}-values.yaml"), *args)
+
+
+def only(docs: list[Manifest], kind: str) -> Manifest:
+    found = [doc for doc in docs if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def container(docs: list[Manifest]) -> Manifest:
+    containers = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    result: Manifest = containers[0]
+    return result
+
+
+def flag_values(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == flag]
+
+
+def grants(role: Manifest, group: str, resource: str) -> set[str]:
+    verbs: set[str] = set()
+    for rule in role.get("rules", []):
+        if group in rule["apiGroups"] and resource in rule["resources"]:
+            verbs.update(rule["verbs"])
+    return verbs
+
+
+# --- the CRD copy and chart metadata (no helm needed) ---
+
+
+def test_chart_crds_are_a_copy_of_the_generated_crds() -> None:
+    source = {path.name: path.read_bytes() for path in (REPO_ROOT / "crds").glob("*.yaml")}
+    shipped = {path.name: path.read_bytes() for path in (CHART / "crds").iterdir() if path.is_file()}
+    assert source, "crds/*.yaml missing: run `make crds`"
+    assert shipped.keys() == source.keys(), (
+        f"charts/oncall-operator/crds/ has {sorted(shipped)}, crds/ has {sorted(source)} "
+        "(test-only/ excluded): cp crds/*.yaml charts/oncall-operator/crds/"
+    )
+    drifted = sorted(name for name in source if shipped[name] != source[name])
+    assert not drifted, f"{drifted} drifted: cp crds/*.yaml charts/oncall-operator/crds/"
+    assert not (CHART / "crds" / "test-only").exists()
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["name"] == "oncall-operator"
+    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.1.0", "0.1.0", ">=1.29.0-0")
+    names = {path.name for path in CI_FILES}
+    assert names == {
+        "default-values.yaml",
+        "namespaced-values.yaml",
+        "json-monitoring-values.yaml",
+        "peering-values.yaml",
+    }
+
+
+# --- lint ---
+
+
+@pytest.mark.parametrize("values", CI_FILES, ids=lambda path: path.stem)
+def test_lint_strict(helm: Path, values: Path) -> None:
+    result = _run(helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "-f", str(values))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- facts every scenario must hold ---
+
+
+@pytest.mark.parametrize("values", CI_FILES, ids=lambda path: path.stem)
+def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -> None:
+    docs = render_ci(helm, values.stem.removesuffix("-values"))
+    deployment = only(docs, "Deployment")
+    pod = deployment["spec"]["template"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert set(selector) == SELECTOR_KEYS
+    assert selector.items() <= pod["metadata"]["labels"].items()
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert selector.items() <= labels.items(), f"{doc['kind']} lacks the selector labels"
+        assert (
+            labels["app.kubernetes.io/managed-by"] == "Helm"
+            and labels["helm.sh/chart"] == "oncall-operator-0.1.0"
+        )
+
+    pod_security = pod["spec"]["securityContext"]
+    assert pod_security["runAsNonRoot"] is True
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    main = container(docs)
+    security = main["securityContext"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert main["resources"]["requests"] and main["resources"]["limits"]["memory"]
+    assert main["image"] == "ghcr.io/oncall-operator/oncall-operator:0.1.0"
+
+    args = main["args"]
+    assert args[0] == "run"
+    ports = {port["name"]: port["containerPort"] for port in main["ports"]}
+    assert flag_values(args, "--health-port") == [str(ports["health"])]
+    assert flag_values(args, "--metrics-port") == [str(ports["metrics"])]
+    for probe in (main["livenessProbe"], main["readinessProbe"]):
+        assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
+    replicas = deployment["spec"]["replicas"]
+    if replicas == 1 and "--peering" not in args:
+        assert "--standalone" in args
+    else:
+        assert "--standalone" not in args and flag_values(args, "--peering")
+
+    account = only(docs, "ServiceAccount")["metadata"]["name"]
+    assert pod["spec"]["serviceAccountName"] == account
+    roles = of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+    for role in roles:
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+        assert grants(role, "", "secrets") <= {"get"}, "secrets must be read by name only"
+    assert any(grants(role, "", "secrets") == {"get"} for role in roles)
+    assert any("create" in grants(role, "", "events") for role in roles)
+    assert any("create" in grants(role, "events.k8s.io", "events") for role in roles)
+    assert any(
+        grants(role, "apiextensions.k8s.io", "customresourcedefinitions") >= {"list", "watch"}
+        for role in roles
+    )
+    for binding in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "ops"}]
+        assert any(role["metadata"]["name"] == binding["roleRef"]["name"] for role in roles)
+
+
+# --- scenario by scenario ---
+
+
+def test_default_is_cluster_wide_standalone(helm: Path) -> None:
+    docs = render_ci(helm, "default")
+    args = container(docs)["args"]
+    assert "--all-namespaces" in args and "--standalone" in args and "--namespace" not in args
+    assert flag_values(args, "--log-format") == ["text"]
+    assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
+    role = only(docs, "ClusterRole")
+    for kind in KINDS:
+        assert grants(role, GROUP, kind) == {"get", "list", "watch", "patch", "update"}
+        assert grants(role, GROUP, f"{kind}/status") == {"patch", "update"}
+    assert grants(role, "", "namespaces") == {"list", "watch"}
+    assert not grants(role, "kopf.dev", "clusterkopfpeerings") and not grants(
+        role, "kopf.dev", "kopfpeerings"
+    )
+    for absent in ("ServiceMonitor", "PodDisruptionBudget", "Service", "ClusterKopfPeering", "KopfPeering"):
+        assert not of_kind(docs, absent), absent
+    assert only(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    env = {item["name"]: item for item in container(docs)["env"]}
+    assert "ONCALL_PAGERDUTY_URL" not in env and "ONCALL_SLACK_URL" not in env
+    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_namespaced_watch_uses_a_role_per_namespace(helm: Path) -> None:
+    docs = render_ci(helm, "namespaced")
+    main = container(docs)
+    assert flag_values(main["args"], "--namespace") == ["team-a", "team-b"]
+    assert "--all-namespaces" not in main["args"] and "--standalone" in main["args"]
+    roles = of_kind(docs, "Role")
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["team-a", "team-b"]
+    bindings = of_kind(docs, "RoleBinding")
+    assert sorted(binding["metadata"]["namespace"] for binding in bindings) == ["team-a", "team-b"]
+    for role in roles:
+        assert all(grants(role, GROUP, kind) >= {"get", "list", "watch", "patch"} for kind in KINDS)
+        assert grants(role, "", "secrets") == {"get"}
+    # The one ClusterRole is Kopf's discovery only: no kinds, no Secrets, no Events.
+    cluster_role = only(docs, "ClusterRole")
+    assert {
+        (group, resource)
+        for rule in cluster_role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    } == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"),
+        ("", "namespaces"),
+    }
+    assert only(docs, "ClusterRoleBinding")["roleRef"]["name"] == cluster_role["metadata"]["name"]
+    env = {item["name"]: item.get("value") for item in main["env"]}
+    assert env["ONCALL_PAGERDUTY_URL"] == "https://api.eu.pagerduty.com"
+
+
+def test_json_logs_service_monitor_and_pdb(helm: Path) -> None:
+    docs = render_ci(helm, "json-monitoring")
+    main = container(docs)
+    assert flag_values(main["args"], "--log-format") == ["json"]
+    pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    service = only(docs, "Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["metrics"]
+    monitor = only(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics" and endpoint["interval"] == "30s"
+    pdb = only(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_peering_with_two_replicas(helm: Path) -> None:
+    docs = render_ci(helm, "peering")
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    args = container(docs)["args"]
+    assert flag_values(args, "--peering") == ["oncall-operator"] and "--standalone" not in args
+    assert grants(only(docs, "ClusterRole"), "kopf.dev", "clusterkopfpeerings") == {
+        "get",
+        "list",
+        "watch",
+        "patch",
+    }
+    peering = only(docs, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1" and peering["metadata"]["name"] == "oncall-operator"
+    assert only(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_namespaced_peering_uses_kopfpeerings(helm: Path) -> None:
+    docs = render_ci(helm, "namespaced", "--set", "peering.enabled=true")
+    peerings = of_kind(docs, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
+    for role in of_kind(docs, "Role"):
+        assert grants(role, "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+    assert not grants(only(docs, "ClusterRole"), "kopf.dev", "clusterkopfpeerings")
+
+
+def test_metrics_disabled_and_service_monitor_off_by_default(helm: Path) -> None:
+    docs = render_ci(helm, "default", "--set", "metrics.enabled=false")
+    main = container(docs)
+    assert flag_values(main["args"], "--metrics-port") == ["0"]
+    assert [port["name"] for port in main["ports"]] == ["health"]
+    assert not of_kind(docs, "ServiceMonitor") and not of_kind(docs, "Service")
+
+
+def test_image_tag_and_api_urls(helm: Path) -> None:
+    docs = render(
+        helm,
+        "--set",
+        "image.tag=1.2.3,operator.slackUrl=http://sandbox:8081,operator.workers=4,operator.verbose=true",
+    )
+    main = container(docs)
+    assert main["image"].endswith(":1.2.3")
+    env = {item["name"]: item.get("value") for item in main["env"]}
+    assert env["ONCALL_SLACK_URL"] == "http://sandbox:8081"
+    assert flag_values(main["args"], "--workers") == ["4"] and "--verbose" in main["args"]
+
+
+# --- what the chart refuses ---
+
+
+def test_schema_rejects_a_bad_replica_count(helm: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad-values.yaml"
+    bad.write_text('replicaCount: "two"\n')
+    result = _run(helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "-f", str(bad))
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert "/replicaCount" in result.stderr and "want integer" in result.stderr
+
+
+def test_schema_rejects_an_unknown_log_format(helm: Path) -> None:
+    result = _run(
+        helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "--set", "operator.logFormat=xml"
+    )
+    assert result.returncode != 0 and "/operator/logFormat" in result.stderr
+
+
+def test_several_replicas_need_peering(helm: Path) -> None:
+    result = _run(
+        helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "--set", "replicaCount=2"
+    )
+    assert result.returncode != 0 and "replicaCount > 1 requires peering.enabled=true" in result.stderr
