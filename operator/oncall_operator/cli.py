@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--workers", type=int, default=16, help="syncs run at once")
     run.add_argument(
-        "--priority", type=int, default=None, help="peering priority (default: random, so one replica is active)"
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority (default: random, so one replica is active)",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.add_argument("--with-test-kinds", action="store_true", help=argparse.SUPPRESS)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import random
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 
