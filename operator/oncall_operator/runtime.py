@@ -55,7 +55,7 @@ async def run_operator(options: OperatorOptions) -> int:
         log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
     )
     # SDKs log request parameters (emails included) at DEBUG: keep them quiet whatever -v says.
-    for noisy in ("slack_sdk", "pagerduty", "httpx", "httpcore", "urllib3", "kubernetes"):
+    for noisy in ("slack_sdk", "pagerduty", "httpx", "httpx2", "httpcore", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for module in HANDLER_MODULES + (TEST_HANDLER_MODULES if options.with_test_kinds else ()):
         importlib.import_module(module)

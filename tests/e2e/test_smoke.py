@@ -28,7 +28,9 @@ def test_operator_writes_status_of_a_created_resource(kube: Kube, namespace: str
         assert ready and ready[0]["status"] == "True"
 
 
-def test_server_side_dry_run_rejects_an_invalid_resource_with_the_schema_message(kube: Kube, namespace: str) -> None:
+def test_server_side_dry_run_rejects_an_invalid_resource_with_the_schema_message(
+    kube: Kube, namespace: str
+) -> None:
     probe = {
         "apiVersion": "oncall-operator.dev/v1alpha1",
         "kind": "SmokeProbe",

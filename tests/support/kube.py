@@ -29,9 +29,16 @@ class Kube:
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.kubectl_path), *args], input=input, capture_output=True, text=True, env=self.env(), timeout=60
+            [str(self.kubectl_path), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -45,7 +52,9 @@ class Kube:
         return self.kubectl(*args, input=text).stdout
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+        result: dict[str, Any] = json.loads(
+            self.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
+        )
         return result
 
     def exists(self, kind: str, name: str, namespace: str) -> bool:
@@ -62,7 +71,9 @@ class Kube:
         return "\n".join(parts)
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "") -> T:
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> T:
     """Polls until probe returns something truthy; never a bare sleep."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -75,15 +86,30 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, interval: 
 
 
 @contextmanager
-def operator_process(kube: Kube, *args: str, env: dict[str, str] | None = None, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def operator_process(
+    kube: Kube, *args: str, env: dict[str, str] | None = None, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """Runs `oncall-operator run` as users do, as a child process."""
     log = log_path.open("wb")
     command = [
-        sys.executable, "-m", "oncall_operator.cli", "run", "--standalone",
-        "--health-port", "0", "--metrics-port", "0", "--verbose", *args,
+        sys.executable,
+        "-m",
+        "oncall_operator.cli",
+        "run",
+        "--standalone",
+        "--health-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--verbose",
+        *args,
     ]
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**kube.env(), **(env or {})}, start_new_session=True
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**kube.env(), **(env or {})},
+        start_new_session=True,
     )
     try:
         yield process

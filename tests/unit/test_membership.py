@@ -165,3 +165,19 @@ def test_templates_render_mentions_group_and_times() -> None:
     context = TemplateContext(mentions="<@UA>", group="@payments", start=NOW, end=NOW + HOUR)
     text = render_template("On call: {mentions} ({group}) until {end:%a %H:%M} since {start}", context)
     assert text == "On call: <@UA> (@payments) until Sun 13:00 since 2026-11-22 12:00 UTC"
+
+
+def test_everyone_unmapped_leaves_the_group_as_it_is() -> None:
+    current = select_current([shift("PA")], SCHEDULES, NOW)
+    resolution = resolve_members(
+        current, {"PA": "NoSlackAccount"}, always_include=[], fallback_users=["UFB"], use_fallback=True
+    )
+    assert not resolution.nobody_on_call and resolution.desired_members == ()
+    plan = plan_changes(
+        current_members=["UB"],
+        group_enabled=True,
+        resolution=resolution,
+        when_nobody_on_call="fallback",
+        max_removals=10,
+    )
+    assert plan.is_noop and plan.final_members == ("UB",)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,24 +79,36 @@ class PagerDuty:
         base_url: str | None = None,
         *,
         batch_window: float = 0.05,
+        rate_limit_scale: float = 1.0,
+        ca_file: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.batch_window = batch_window
+        self.rate_limit_scale = rate_limit_scale
+        # A private CA (a TLS-inspecting proxy, or the sandbox) to trust besides the system's.
+        self.ca_file = ca_file
         self._accounts: dict[str, PagerDutyAccount] = {}
         self._clock = clock
 
     def account(self, token: str) -> PagerDutyAccount:
         key = hashlib.sha256(token.encode()).hexdigest()  # never keep tokens as dict keys in dumps
         if key not in self._accounts:
-            client = MeteredRestClient(token)
+            client = (
+                MeteredRestClient(token, verify=ssl.create_default_context(cafile=self.ca_file))
+                if self.ca_file
+                else MeteredRestClient(token)
+            )
             client.url = self.base_url
             client.timeout = 15
             client.retry = {429: 1, 500: 2, 502: 2, 503: 2, 504: 2}
             client.max_http_attempts = 4
             client.sleep_timer = 0.5
             self._accounts[key] = PagerDutyAccount(
-                token, self.base_url, PriorityRateLimiter(ACCOUNT_LIMIT_PER_MINUTE), client
+                token,
+                self.base_url,
+                PriorityRateLimiter(ACCOUNT_LIMIT_PER_MINUTE * self.rate_limit_scale),
+                client,
             )
         return self._accounts[key]
 

@@ -156,10 +156,11 @@ def resolve_members(
                 shift.pagerduty_user, slack_user, source_type, source_id, level, shift.start, shift.end
             )
         )
-    nobody = not slack_ids
+    # "Nobody" means no shift at all; someone on call but unmapped is reported instead.
+    nobody = not current
     if nobody and use_fallback:
         slack_ids.update(fallback_users)
-    if slack_ids or not nobody:
+    if not nobody or use_fallback:
         slack_ids.update(always_include)
     return Resolution(
         on_call=tuple(members),
@@ -183,8 +184,11 @@ def plan_changes(
         # Slack refuses an empty member list, so "nobody" is either keep or disable.
         if when_nobody_on_call == "disableGroup" and current_members is not None and group_enabled:
             return Plan(disable_group=True, final_members=tuple(sorted(current_members)))
-        if not desired:
-            return Plan(final_members=tuple(sorted(current_members or ())))
+        return Plan(final_members=tuple(sorted(current_members or ())))
+    if not desired:
+        # Everyone on call is unmapped and nobody is always included: Slack refuses an
+        # empty group, so it is left as it is (status reports the unmapped users).
+        return Plan(final_members=tuple(sorted(current_members or ())))
     if current_members is None:
         return Plan(create_group=True, add=tuple(sorted(desired)), final_members=tuple(sorted(desired)))
     existing = set(current_members)

@@ -70,9 +70,15 @@ def _services(memo: Any) -> Services:
 
 @kopf.on.startup()
 def create_services(memo: Any, **_: Any) -> None:
+    # Only for sandbox benchmarks whose server limits are scaled by the same factor.
+    scale = float(os.environ.get("ONCALL_RATE_LIMIT_SCALE", "1"))
     memo["oncallsync"] = Services(
-        pagerduty=PagerDuty(os.environ.get("ONCALL_PAGERDUTY_URL")),
-        slack=Slack(os.environ.get("ONCALL_SLACK_URL")),
+        pagerduty=PagerDuty(
+            os.environ.get("ONCALL_PAGERDUTY_URL"),
+            rate_limit_scale=scale,
+            ca_file=os.environ.get("ONCALL_PAGERDUTY_CA_FILE"),
+        ),
+        slack=Slack(os.environ.get("ONCALL_SLACK_URL"), rate_limit_scale=scale),
         clock=clock_from_env(os.environ.get("ONCALL_CLOCK_URL")),
         workers=asyncio.Semaphore(int(memo.get("workers", 16))),
     )
@@ -150,6 +156,8 @@ async def sync_once(
     previous: dict[str, Any],
     generation: int | None,
     priority: float,
+    *,
+    handoff: bool = False,
 ) -> SyncOutcome:
     now = await services.clock.now()
     resync = resync_interval(spec.resync_interval)
@@ -199,7 +207,10 @@ async def sync_once(
         group = await services.slack.find_group(slack_token, handle, refresh=True)
     if group is None and not spec.slack.user_group.create:
         raise SyncError("GroupNotFound", f"no Slack user group @{handle} and userGroup.create is false")
-    current_members = await services.slack.members(slack_token, group.id) if group else None
+    # At a handoff the last verified members are trusted; resyncs read afresh (out-of-band edits).
+    current_members = (
+        await services.slack.members(slack_token, group.id, fresh=not handoff) if group else None
+    )
     plan = plan_changes(
         current_members=current_members,
         group_enabled=group.enabled if group else True,
@@ -221,6 +232,8 @@ async def _apply(
     services: Services, spec: OnCallSyncSpec, token: str, group_id: str | None, plan: Plan, priority: float
 ) -> str | None:
     user_group = spec.slack.user_group
+    if plan.is_noop:
+        return group_id
     if plan.create_group:
         created = await services.slack.create_group(
             token,
@@ -432,7 +445,9 @@ async def keep_in_sync(
                     services.queued -= 1
                     QUEUE_DEPTH.set(services.queued)
                     priority = due.timestamp() if due else time.time()
-                    outcome = await sync_once(services, namespace, spec, previous, generation, priority)
+                    outcome = await sync_once(
+                        services, namespace, spec, previous, generation, priority, handoff=due is not None
+                    )
                 error = None
             except SyncError as failure:
                 outcome, error = None, failure
@@ -462,8 +477,11 @@ async def keep_in_sync(
                     if last_reason is not None:
                         kopf.info(body, reason="Recovered", message="sync succeeded again")
                     last_reason = None
-                due = outcome.boundary if outcome.boundary and outcome.boundary <= outcome.next_wake else None
-                await _wait(services, wake, stopped, outcome.next_wake, None)
+                boundary = (
+                    outcome.boundary if outcome.boundary and outcome.boundary <= outcome.next_wake else None
+                )
+                reached = await _wait(services, wake, stopped, outcome.next_wake, None)
+                due = boundary if reached else None
             else:
                 assert error is not None
                 failures += 1
@@ -516,8 +534,9 @@ async def _wait(
     stopped: kopf.DaemonStopped,
     until: datetime | None,
     seconds: float | None,
-) -> None:
-    """Sleeps until `until` on the on-call clock (or for `seconds`), a wake-up, or stop."""
+) -> bool:
+    """Sleeps until `until` on the on-call clock (or for `seconds`), a wake-up, or stop.
+    True when the time came, False when woken or stopped first."""
     deadline = time.monotonic() + seconds if seconds is not None else None
     while not stopped and not wake.is_set():
         if until is not None:
@@ -526,10 +545,11 @@ async def _wait(
             assert deadline is not None
             remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return
+            return True
         step = min(remaining, services.clock.poll_seconds) if until is not None else remaining
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=step)
+    return False
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, retries=5, backoff=5)

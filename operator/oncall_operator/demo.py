@@ -1,0 +1,208 @@
+"""`make demo`: the sandbox, a local control plane, the operator and examples/, through a handoff.
+
+Prints what happened and leaves nothing running. With DEMO_USE_CURRENT_CONTEXT=1 it uses the
+current kube context (and the kubectl on PATH) instead of starting a control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from oncall_operator.api import RESOURCE_KINDS
+from oncall_operator.api.crd import render_crd
+from oncall_operator.localcluster import LocalControlPlane
+from oncall_operator.sandbox.seed import load_seed
+from oncall_operator.sandbox.server import SandboxServer
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+T = TypeVar("T")
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise SystemExit(f"demo: timed out waiting for {what}")
+
+
+class Kubectl:
+    def __init__(self, binary: str, kubeconfig: str | None):
+        self.binary, self.env = binary, {**os.environ}
+        if kubeconfig:
+            self.env["KUBECONFIG"] = kubeconfig
+
+    def __call__(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(
+            [self.binary, *args], input=input, capture_output=True, text=True, env=self.env
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"demo: kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+
+@contextmanager
+def cluster() -> Iterator[Kubectl]:
+    if os.environ.get("DEMO_USE_CURRENT_CONTEXT") == "1":
+        kubectl = shutil.which("kubectl") or sys.exit(
+            "demo: DEMO_USE_CURRENT_CONTEXT=1 needs kubectl on PATH"
+        )
+        say("• using the current kube context")
+        yield Kubectl(kubectl, None)
+        return
+    bin_dir = os.environ.get("ONCALL_CONTROLPLANE_BIN") or sys.exit("demo: run it with `make demo`")
+    with LocalControlPlane(Path(bin_dir), work_dir=Path(tempfile.mkdtemp(prefix="oncall-demo-"))) as plane:
+        say(f"• local control plane: kube-apiserver {plane.version} at {plane.server}")
+        yield Kubectl(str(plane.kubectl), str(plane.kubeconfig))
+
+
+def examples() -> list[dict[str, Any]]:
+    documents = []
+    for path in sorted(EXAMPLES.glob("oncallsync-*.yaml")):
+        documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return documents
+
+
+def show_groups(sandbox: SandboxServer, handles: list[str], names: dict[str, str]) -> None:
+    groups = {g["handle"]: g for g in sandbox.control.usergroups()}
+    for handle in handles:
+        group = groups.get(handle)
+        members = (
+            ", ".join(f"{u} ({names.get(u, '?')})" for u in sorted(group["users"])) if group else "(no group)"
+        )
+        say(f"    @{handle:<22} {members}")
+
+
+def main() -> int:
+    seed_path = EXAMPLES / "sandbox-seed.yaml"
+    seed = load_seed(seed_path)
+    syncs = examples()
+    handles = [d["spec"]["slack"]["userGroup"]["handle"] for d in syncs]
+    names = {u.id: u.name for u in seed.slack.users}  # fake people from the seed, for the reader
+    slack_token = next(t.token for t in seed.slack.tokens if "usergroups:write" in t.scopes)
+    pd_token = seed.pagerduty.tokens[0]
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(SandboxServer(seed))
+        say(
+            f"• sandbox (Slack + PagerDuty emulator) at {sandbox.url}, clock {sandbox.control.clock()['now']}"
+        )
+        kubectl = stack.enter_context(cluster())
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]))
+        for kind in RESOURCE_KINDS:
+            kubectl("wait", "--for=condition=Established", f"crd/{kind.crd_name}", "--timeout=30s")
+        namespaces = sorted({d["metadata"]["namespace"] for d in syncs})
+        for namespace in namespaces:
+            kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=kubectl("create", "namespace", namespace, "--dry-run=client", "-o", "yaml"),
+            )
+            for name, key, token in (("pagerduty", "token", pd_token), ("slack", "bot-token", slack_token)):
+                secret = kubectl(
+                    "create",
+                    "secret",
+                    "generic",
+                    name,
+                    "-n",
+                    namespace,
+                    f"--from-literal={key}={token}",
+                    "--dry-run=client",
+                    "-o",
+                    "yaml",
+                )
+                kubectl("apply", "-f", "-", input=secret)
+        say("• Slack user groups before:")
+        show_groups(sandbox, handles, names)
+        log_path = Path(tempfile.mkdtemp(prefix="oncall-demo-log-")) / "operator.log"
+        env = {
+            **kubectl.env,
+            "ONCALL_SLACK_URL": sandbox.slack_url,
+            "ONCALL_PAGERDUTY_URL": sandbox.pagerduty_url,
+            "ONCALL_CLOCK_URL": sandbox.url,
+            "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.ca_file),
+        }
+        args = [
+            sys.executable,
+            "-m",
+            "oncall_operator.cli",
+            "run",
+            "--standalone",
+            "--health-port",
+            "0",
+            "--metrics-port",
+            "0",
+            *[f"--namespace={n}" for n in namespaces],
+        ]
+        log = stack.enter_context(log_path.open("wb"))
+        operator = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        stack.callback(lambda: (operator.terminate(), operator.wait(timeout=20)))
+        say(f"• operator started (log: {log_path})")
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all(syncs))
+        say(f"• applied {len(syncs)} OnCallSyncs from examples/")
+
+        def all_ready() -> list[dict[str, Any]] | None:
+            items: list[dict[str, Any]] = json.loads(kubectl("get", "oncallsyncs", "-A", "-o", "json"))[
+                "items"
+            ]
+            ready = [
+                i
+                for i in items
+                for c in i.get("status", {}).get("conditions", [])
+                if c["type"] == "Ready" and c["status"] == "True"
+            ]
+            return items if len(ready) == len(syncs) else None
+
+        items = wait_for(all_ready, 60, "every OnCallSync to be Ready")
+        say(kubectl("get", "oncallsyncs", "-A", "-o", "wide"))
+        say("• Slack user groups after the first sync:")
+        show_groups(sandbox, handles, names)
+        handoffs = sorted(i["status"]["nextHandoffTime"] for i in items if i["status"].get("nextHandoffTime"))
+        if handoffs:
+            handoff = datetime.fromisoformat(handoffs[0].replace("Z", "+00:00"))
+            target = handoff - timedelta(seconds=5)
+            sandbox.control.set_clock(target)
+            say(f"• sandbox clock moved to {target.isoformat()}, 5 s before the next handoff")
+            before = {g["handle"]: sorted(g["users"]) for g in sandbox.control.usergroups()}
+            started = time.monotonic()
+            wait_for(
+                lambda: {g["handle"]: sorted(g["users"]) for g in sandbox.control.usergroups()} != before,
+                60,
+                "the handoff to reach Slack",
+            )
+            say(f"• the group changed {time.monotonic() - started:.1f} s after the jump (handoff at +5 s)")
+            say("• Slack user groups after the handoff:")
+            show_groups(sandbox, handles, names)
+        say(kubectl("get", "oncallsyncs", "-A"))
+        say("• channel topics:")
+        for channel, topic in sandbox.control.topics().items():
+            say(f"    {channel}: {topic['topic']}")
+        say("• messages posted:")
+        for message in sandbox.control.messages():
+            say(f"    {message['channel']}: {message['text']}")
+        say("• stopping the operator, the control plane and the sandbox; nothing is left running.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

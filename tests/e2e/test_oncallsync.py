@@ -1,0 +1,361 @@
+"""OnCallSync end to end: the operator process, the real kube-apiserver, the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support import scenario
+from support.kube import Kube, wait_for
+from support.oncall import Sandbox, condition, oncallsync, wait_condition
+
+pytestmark = pytest.mark.cluster
+
+PRIMARY_NOW = "UAAA"  # PSCHEDA at 09:xx on the seed's day
+PRIMARY_NEXT = "UBBB"  # from 10:00
+
+
+def test_create_then_handoff_updates_the_group_at_the_boundary(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(
+        oncallsync(
+            "payments",
+            namespace,
+            slack={
+                "topic": {"channels": ["CONCALL"], "template": "On call: {mentions} until {end:%H:%M}"},
+                "handoffMessage": {"channel": "CONCALL", "template": "{mentions} is now on call"},
+            },
+        )
+    )
+    wait_for(lambda: sandbox.members("payments") == [PRIMARY_NOW], what="group = primary on call")
+    ready = wait_condition(kube, "payments", namespace, "Ready", "True")
+    status = kube.get("oncallsync", "payments", namespace)["status"]
+    assert status["members"] == [PRIMARY_NOW] and status["memberCount"] == 1
+    assert status["nextHandoffTime"] == "2026-03-02T10:00:00Z"
+    assert status["onCall"][0]["pagerDutyUser"] == "PAAA" and status["onCall"][0]["source"]["id"] == "PSCHEDA"
+    assert status["slackUserGroupId"].startswith("S") and ready["reason"] == "GroupMatchesOnCall"
+    assert "@" not in json.dumps(status), "no emails in status"
+    topics = sandbox.control("GET", "slack/topics")
+    assert topics["CONCALL"]["topic"] == "On call: <@UAAA> until 10:00"
+
+    # Jump to just before the handoff: the resync is an hour away, the handoff seconds away.
+    writes_before = sandbox.group("payments")["updates"]  # type: ignore[index]
+    sandbox.set_clock("2026-03-02T09:59:57+00:00")
+    wait_for(lambda: sandbox.members("payments") == [PRIMARY_NEXT], timeout=30, what="handoff applied")
+    assert sandbox.group("payments")["updates"] == writes_before + 1  # type: ignore[index]
+    messages = sandbox.control("GET", "slack/messages?channel=CONCALL")
+    assert any(m["text"] == "<@UBBB> is now on call" for m in messages)
+    wait_for(
+        lambda: (
+            kube.get("oncallsync", "payments", namespace)["status"]["nextHandoffTime"]
+            == "2026-03-02T11:00:00Z"
+        ),
+        what="next handoff moves on",
+    )
+    columns = kube.kubectl("get", "oncallsyncs", "-n", namespace).stdout
+    assert "GROUP" in columns and "NEXT HANDOFF" in columns and "payments" in columns
+
+
+def test_steady_state_makes_no_slack_writes(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("steady", namespace))
+    wait_for(lambda: sandbox.members("steady") == [PRIMARY_NOW], what="first sync")
+    # A spec change forces a resync; membership is unchanged so nothing is written.
+    kube.apply(oncallsync("steady", namespace, safety={"maxRemovalsPerSync": 5}))
+    resource = wait_for(
+        lambda: (
+            (r := kube.get("oncallsync", "steady", namespace))["status"].get("observedGeneration") == 2 and r
+        ),
+        what="observedGeneration follows the spec",
+    )
+    assert resource["metadata"]["generation"] == 2
+    assert sandbox.group("steady")["updates"] == 1  # type: ignore[index]
+
+
+def test_merge_of_sources_overrides_and_always_include(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(
+        oncallsync(
+            "merged",
+            namespace,
+            pagerDuty={"schedules": ["PSCHEDA"], "escalationPolicies": [{"id": "PPOLICY", "levels": [2]}]},
+            slack={"alwaysInclude": ["ULEAD"]},
+            userMapping={"overrides": [{"pagerDutyUser": "PAAA", "slackUser": "UFFF"}]},
+        )
+    )
+    # PSCHEDB (level 2) has PDDD then PEEE hourly: 09:00 -> index (24+9)%2 = 1 -> PEEE.
+    wait_for(lambda: sandbox.members("merged") == ["UEEE", "UFFF", "ULEAD"], what="merged members")
+    sources = {e["source"]["type"] for e in kube.get("oncallsync", "merged", namespace)["status"]["onCall"]}
+    assert sources == {"schedule", "escalationPolicy"}
+
+
+def test_pagerduty_override_takes_effect_at_its_start(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("override", namespace))
+    wait_for(lambda: sandbox.members("override") == [PRIMARY_NOW], what="first sync")
+    client = sandbox.server.pagerduty_client(scenario.PD_TOKEN)
+    client.rpost(
+        "/schedules/PSCHEDA/overrides",
+        json={
+            "overrides": [
+                {
+                    "start": "2026-03-02T09:30:00Z",
+                    "end": "2026-03-02T09:45:00Z",
+                    "user": {"id": "PCCC", "type": "user_reference"},
+                }
+            ]
+        },
+    )
+    # The override was created after the last sync; the spec bump stands in for the resync.
+    kube.apply(oncallsync("override", namespace, safety={"maxRemovalsPerSync": 3}))
+    wait_for(
+        lambda: (
+            kube.get("oncallsync", "override", namespace)["status"].get("nextHandoffTime")
+            == "2026-03-02T09:30:00Z"
+        ),
+        what="override start is the next handoff",
+    )
+    sandbox.set_clock("2026-03-02T09:29:58+00:00")
+    wait_for(lambda: sandbox.members("override") == ["UCCC"], timeout=30, what="override applied")
+
+
+def test_unmapped_users_are_reported_and_others_still_synced(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    sandbox.control("POST", "load", scenario.seed(deactivated=("UAAA",)))
+    kube.apply(oncallsync("unmapped", namespace, slack={"alwaysInclude": ["ULEAD"]}))
+    wait_for(lambda: sandbox.members("unmapped") == ["ULEAD"], what="others synced")
+    degraded = wait_condition(kube, "unmapped", namespace, "Degraded", "True", "UnmappedUsers")
+    status = kube.get("oncallsync", "unmapped", namespace)["status"]
+    # Slack's users.lookupByEmail answers users_not_found for deactivated accounts...
+    assert status["unmapped"] == [{"pagerDutyUser": "PAAA", "reason": "NoSlackAccount"}]
+    assert "1 on-call users" in degraded["message"]
+    # ...while an explicit mapping lets users.info tell that the account is deactivated.
+    kube.apply(
+        oncallsync(
+            "unmapped",
+            namespace,
+            slack={"alwaysInclude": ["ULEAD"]},
+            userMapping={"overrides": [{"pagerDutyUser": "PAAA", "slackUser": "UAAA"}]},
+        )
+    )
+    wait_for(
+        lambda: (
+            kube.get("oncallsync", "unmapped", namespace)["status"]["unmapped"]
+            == [{"pagerDutyUser": "PAAA", "reason": "SlackUserDeactivated"}]
+        ),
+        what="deactivated reason",
+    )
+    assert sandbox.members("unmapped") == ["ULEAD"]
+
+
+@pytest.mark.parametrize("policy", ["keepLast", "disableGroup", "fallback"])
+def test_nobody_on_call(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path, policy: str) -> None:
+    sandbox.control(
+        "POST",
+        "load",
+        scenario.seed(
+            extra_usergroups=[
+                {"id": "SNOBODY1", "handle": "nobody", "name": "Nobody", "users": ["UAAA", "UBBB"]}
+            ]
+        ),
+    )
+    spec: dict[str, object] = {"pagerDuty": {"schedules": ["PSCHEDFAR"]}, "whenNobodyOnCall": policy}
+    if policy == "fallback":
+        spec["fallbackUsers"] = ["ULEAD"]
+    kube.apply(oncallsync("nobody", namespace, **spec))
+    wait_condition(kube, "nobody", namespace, "Ready", "True")
+    group = sandbox.group("nobody")
+    assert group is not None
+    if policy == "keepLast":
+        assert sorted(group["users"]) == ["UAAA", "UBBB"] and group["enabled"] and group["updates"] == 0
+    elif policy == "disableGroup":
+        assert not group["enabled"]
+    else:
+        assert group["users"] == ["ULEAD"]
+
+
+def test_dry_run_writes_nothing_and_shows_the_plan(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("dry", namespace, dryRun=True))
+    synced = wait_condition(kube, "dry", namespace, "Synced", "False", "DryRun")
+    assert "plannedChanges" in synced["message"]
+    plan = kube.get("oncallsync", "dry", namespace)["status"]["plannedChanges"]
+    assert plan["createGroup"] and plan["add"] == [PRIMARY_NOW]
+    assert sandbox.group("dry") is None
+    writes = [
+        r
+        for r in sandbox.requests("slack")
+        if r["method"].startswith("usergroups.")
+        and r["method"] not in ("usergroups.list", "usergroups.users.list")
+    ]
+    assert writes == []
+
+
+def test_mass_removal_is_refused(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path) -> None:
+    sandbox.control(
+        "POST",
+        "load",
+        scenario.seed(
+            extra_usergroups=[
+                {"id": "SBIG1", "handle": "big", "name": "Big", "users": ["UBBB", "UCCC", "UDDD", "UEEE"]}
+            ]
+        ),
+    )
+    kube.apply(oncallsync("big", namespace, safety={"maxRemovalsPerSync": 2}))
+    synced = wait_condition(kube, "big", namespace, "Synced", "False", "SafetyLimit")
+    assert "4 members" in synced["message"] and "maxRemovalsPerSync=2" in synced["message"]
+    assert sandbox.members("big") == ["UBBB", "UCCC", "UDDD", "UEEE"]
+    events = kube.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    assert "SafetyLimit" in events
+    # Raising the cap lets the sync through.
+    kube.apply(oncallsync("big", namespace, safety={"maxRemovalsPerSync": 10}))
+    wait_for(lambda: sandbox.members("big") == [PRIMARY_NOW], what="sync after raising the cap")
+
+
+def test_rotated_secret_is_used_without_restart(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("rotate", namespace))
+    wait_for(lambda: sandbox.members("rotate") == [PRIMARY_NOW], what="first sync")
+    sandbox.control("POST", "tokens", {"api": "slack", "token": scenario.SLACK_TOKEN, "revoked": True})
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "slack", "namespace": namespace},
+            "stringData": {"bot-token": scenario.SLACK_TOKEN_ROTATED},
+        }
+    )
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+    wait_for(lambda: sandbox.members("rotate") == [PRIMARY_NEXT], timeout=30, what="sync with the new token")
+
+
+def test_rate_limit_storms_and_server_errors_converge_without_duplicate_writes(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    sandbox.control(
+        "POST",
+        "faults",
+        {
+            "api": "slack",
+            "method": "usergroups.users.update",
+            "kind": "rate_limit",
+            "retry_after": 1,
+            "count": 3,
+        },
+    )
+    sandbox.control(
+        "POST",
+        "faults",
+        {"api": "slack", "method": "usergroups.list", "kind": "status", "status": 503, "count": 2},
+    )
+    sandbox.control(
+        "POST",
+        "faults",
+        {"api": "pagerduty", "method": "GET /oncalls", "kind": "status", "status": 502, "count": 2},
+    )
+    kube.apply(oncallsync("storm", namespace))
+    wait_for(lambda: sandbox.members("storm") == [PRIMARY_NOW], timeout=60, what="convergence")
+    wait_condition(kube, "storm", namespace, "Ready", "True")
+    assert sandbox.group("storm")["updates"] == 1  # type: ignore[index]
+    statuses = [r["status"] for r in sandbox.requests("slack") if r["method"] == "usergroups.users.update"]
+    assert statuses.count(429) == 3 and statuses.count(200) == 1
+
+
+@pytest.mark.parametrize(("on_delete", "enabled_after"), [("keep", True), ("disableGroup", False)])
+def test_delete(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path, on_delete: str, enabled_after: bool
+) -> None:
+    kube.apply(oncallsync("gone", namespace, onDelete=on_delete))
+    wait_for(lambda: sandbox.members("gone") == [PRIMARY_NOW], what="first sync")
+    wait_condition(kube, "gone", namespace, "Ready", "True")
+    kube.kubectl("delete", "oncallsync", "gone", "-n", namespace, "--timeout=60s")
+    group = sandbox.group("gone")
+    assert group is not None and group["enabled"] is enabled_after
+    assert not kube.exists("oncallsync", "gone", namespace)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"pagerDuty": {"tokenSecretRef": {"name": "missing", "key": "token"}}}, "SecretNotFound"),
+        ({"pagerDuty": {"schedules": ["PNOSUCH"]}}, "ScheduleNotFound"),
+        ({"slack": {"topic": {"channels": ["COUTSIDE"], "template": "{mentions}"}}}, "NotInChannel"),
+    ],
+)
+def test_failures_show_as_conditions_and_events(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path, change: dict[str, object], reason: str
+) -> None:
+    kube.apply(oncallsync("failing", namespace, **change))
+    ready = wait_condition(kube, "failing", namespace, "Ready", "False", reason)
+    assert "@" not in ready["message"]
+    wait_for(lambda: reason in kube.kubectl("get", "events", "-n", namespace).stdout, what=f"{reason} event")
+
+
+def test_bad_tokens_scopes_and_plans(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path) -> None:
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "bad",
+        "-n",
+        namespace,
+        "--from-literal=token=pd-wrong",
+        f"--from-literal=readonly={scenario.SLACK_TOKEN_NO_WRITE}",
+    )
+    kube.apply(
+        oncallsync("authfail", namespace, pagerDuty={"tokenSecretRef": {"name": "bad", "key": "token"}})
+    )
+    kube.apply(oncallsync("scope", namespace, slack={"tokenSecretRef": {"name": "bad", "key": "readonly"}}))
+    wait_condition(kube, "authfail", namespace, "Ready", "False", "AuthFailed")
+    missing = wait_condition(kube, "scope", namespace, "Ready", "False", "MissingScope")
+    assert "usergroups:write" in missing["message"]
+
+
+def test_free_plan_needs_an_upgrade(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path) -> None:
+    sandbox.control("POST", "load", scenario.seed(plan="free"))
+    kube.apply(oncallsync("free", namespace))
+    wait_condition(kube, "free", namespace, "Ready", "False", "PlanUpgradeRequired")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"pagerDuty": {"tokenSecretRef": {"name": "p", "key": "t"}}},
+            "name at least one schedule or escalation policy",
+        ),
+        ({"slack": {"topic": {"channels": ["C1"], "template": "hi {email}"}}}, "template may only use"),
+        ({"whenNobodyOnCall": "fallback"}, "fallback needs at least one fallbackUsers entry"),
+        ({"pagerDuty": {"schedules": ["not-an-id"]}}, "should match"),
+        ({"resyncInterval": "soon"}, "spec.resyncInterval"),
+    ],
+)
+def test_invalid_specs_are_rejected_at_admission(
+    kube: Kube, namespace: str, spec: dict[str, object], message: str
+) -> None:
+    manifest = oncallsync("invalid", namespace, **spec)
+    if "tokenSecretRef" in json.dumps(spec) and "schedules" not in json.dumps(spec):
+        manifest["spec"]["pagerDuty"] = spec["pagerDuty"]
+    result = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(manifest), check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_no_personal_data_in_status_events_or_logs(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("private", namespace, slack={"alwaysInclude": ["ULEAD"]}))
+    wait_condition(kube, "private", namespace, "Ready", "True")
+    everything = kube.kubectl("get", "oncallsync,events", "-n", namespace, "-o", "yaml").stdout
+    assert "example.test" not in everything
+    assert "example.test" not in operator.read_text()
+    assert condition(kube, "private", namespace, "Degraded")["status"] == "False"  # type: ignore[index]
