@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,7 +102,8 @@ def main() -> int:
     slack_token = next(t.token for t in seed.slack.tokens if "usergroups:write" in t.scopes)
     pd_token = seed.pagerduty.tokens[0]
     with ExitStack() as stack:
-        sandbox = stack.enter_context(SandboxServer(seed))
+        # The sandbox clock starts at the real time, so kubectl's relative times read naturally.
+        sandbox = stack.enter_context(SandboxServer(seed, start_time=datetime.now(UTC)))
         say(
             f"• sandbox (Slack + PagerDuty emulator) at {sandbox.url}, clock {sandbox.control.clock()['now']}"
         )
@@ -177,26 +178,35 @@ def main() -> int:
         say(kubectl("get", "oncallsyncs", "-A", "-o", "wide"))
         say("• Slack user groups after the first sync:")
         show_groups(sandbox, handles, names)
-        handoffs = sorted(i["status"]["nextHandoffTime"] for i in items if i["status"].get("nextHandoffTime"))
-        if handoffs:
+        for round_ in (1, 2, 3):  # the next three handoffs, so every group changes
+            items = json.loads(kubectl("get", "oncallsyncs", "-A", "-o", "json"))["items"]
+            handoffs = sorted(
+                i["status"]["nextHandoffTime"] for i in items if i["status"].get("nextHandoffTime")
+            )
+            if not handoffs:
+                break
             handoff = datetime.fromisoformat(handoffs[0].replace("Z", "+00:00"))
             target = handoff - timedelta(seconds=5)
             sandbox.control.set_clock(target)
-            say(f"• sandbox clock moved to {target.isoformat()}, 5 s before the next handoff")
+            say(
+                f"• handoff {round_}: sandbox clock moved to {target:%Y-%m-%d %H:%M:%S}Z, 5 s before {handoffs[0]}"
+            )
             before = {g["handle"]: sorted(g["users"]) for g in sandbox.control.usergroups()}
             started = time.monotonic()
-            wait_for(
-                lambda: {g["handle"]: sorted(g["users"]) for g in sandbox.control.usergroups()} != before,
-                60,
-                "the handoff to reach Slack",
+
+            def changed(before: dict[str, list[str]] = before) -> bool:
+                return {g["handle"]: sorted(g["users"]) for g in sandbox.control.usergroups()} != before
+
+            wait_for(changed, 60, "the handoff to reach Slack")
+            say(
+                f"  the group changed {time.monotonic() - started:.1f} s after the jump (the handoff was at +5 s):"
             )
-            say(f"• the group changed {time.monotonic() - started:.1f} s after the jump (handoff at +5 s)")
-            say("• Slack user groups after the handoff:")
             show_groups(sandbox, handles, names)
         say(kubectl("get", "oncallsyncs", "-A"))
         say("• channel topics:")
         for channel, topic in sandbox.control.topics().items():
-            say(f"    {channel}: {topic['topic']}")
+            if topic["topic"]:
+                say(f"    {channel}: {topic['topic']}")
         say("• messages posted:")
         for message in sandbox.control.messages():
             say(f"    {message['channel']}: {message['text']}")

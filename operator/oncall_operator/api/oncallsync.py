@@ -252,7 +252,8 @@ ON_CALL_SYNC = ResourceKind(
     printer_columns=(
         PrinterColumn("Group", ".spec.slack.userGroup.handle", description="Slack user group handle"),
         PrinterColumn("Members", ".status.memberCount", type="integer"),
-        PrinterColumn("Next Handoff", ".status.nextHandoffTime", type="date"),
+        # A string: kubectl shows future dates as <invalid>.
+        PrinterColumn("Next Handoff", ".status.nextHandoffTime"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
         PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
         PrinterColumn("Last Sync", ".status.lastSyncTime", type="date", priority=1),
