@@ -25,7 +25,7 @@ controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kubectl and hel
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/controlplane/build.sh > $(VENV)/controlplane-bin
 
 crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
-	$(PY) -m oncall_operator.api.generate crds
+	$(PY) -m oncall_operator.api.generate crds charts/oncall-operator/crds
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff check operator tests benchmarks

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.kube import REPO_ROOT, Kube  # noqa: E402
+from support.kube import REPO_ROOT, Kube
 
 SPECS_DIR = REPO_ROOT.parent / "shared" / "specs"
 
@@ -42,7 +42,9 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         if not any(word in context for word in ("kind", "k3d", "test", "minikube")) and not os.environ.get(
             "ONCALL_TEST_ALLOW_CONTEXT"
         ):
-            pytest.exit(f"refusing to run e2e tests against context {context!r} (set ONCALL_TEST_ALLOW_CONTEXT=1)")
+            pytest.exit(
+                f"refusing to run e2e tests against context {context!r} (set ONCALL_TEST_ALLOW_CONTEXT=1)"
+            )
         yield _with_crds(request, cluster)
         return
 
@@ -61,7 +63,10 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         bin_dir = result.stdout.strip().splitlines()[-1]
     plane = LocalControlPlane(Path(bin_dir), work_dir=tmp_path_factory.mktemp("controlplane")).start()
     cluster = Kube(plane.kubectl, plane.kubeconfig, server_version=plane.version)
-    _report(request.config, f"\ne2e: real kube-apiserver {plane.version} (built from k8s.io/kubernetes) at {plane.server}")
+    _report(
+        request.config,
+        f"\ne2e: real kube-apiserver {plane.version} (built from k8s.io/kubernetes) at {plane.server}",
+    )
     try:
         yield _with_crds(request, cluster)
     finally:
@@ -69,15 +74,17 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _with_crds(request: pytest.FixtureRequest, cluster: Kube) -> Kube:
+    import yaml
+
     from oncall_operator.api import RESOURCE_KINDS, TEST_KINDS
     from oncall_operator.api.crd import render_crd
-
-    import yaml
 
     documents = [render_crd(kind) for kind in (*RESOURCE_KINDS, *TEST_KINDS)]
     cluster.apply(yaml.safe_dump_all(documents))
     for document in documents:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{document['metadata']['name']}", "--timeout=30s")
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{document['metadata']['name']}", "--timeout=30s"
+        )
     if not cluster.server_version:
         cluster.server_version = cluster.kubectl("version", "-o", "json").stdout
     return cluster

@@ -77,7 +77,7 @@ def cluster() -> Iterator[Kubectl]:
 
 
 def examples() -> list[dict[str, Any]]:
-    documents = []
+    documents: list[dict[str, Any]] = []
     for path in sorted(EXAMPLES.glob("oncallsync-*.yaml")):
         documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return documents
@@ -157,7 +157,12 @@ def main() -> int:
         ]
         log = stack.enter_context(log_path.open("wb"))
         operator = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        stack.callback(lambda: (operator.terminate(), operator.wait(timeout=20)))
+
+        def stop_operator() -> None:
+            operator.terminate()
+            operator.wait(timeout=20)
+
+        stack.callback(stop_operator)
         say(f"• operator started (log: {log_path})")
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(syncs))
         say(f"• applied {len(syncs)} OnCallSyncs from examples/")

@@ -23,7 +23,10 @@ HANDOFF_LAG = Histogram(
     registry=REGISTRY,
 )
 GROUP_MEMBERS = Gauge(
-    PREFIX + "group_members", "Members of the synced Slack user group.", ["namespace", "name"], registry=REGISTRY
+    PREFIX + "group_members",
+    "Members of the synced Slack user group.",
+    ["namespace", "name"],
+    registry=REGISTRY,
 )
 UNMAPPED_USERS = Gauge(
     PREFIX + "unmapped_users",
@@ -46,10 +49,10 @@ RATE_LIMIT_WAITS = Counter(
 RATE_LIMIT_WAIT_SECONDS = Counter(
     PREFIX + "rate_limit_wait_seconds", "Seconds spent waiting for rate limits.", ["api"], registry=REGISTRY
 )
-QUEUE_DEPTH = Gauge(
-    PREFIX + "queue_depth", "Syncs due and waiting for a worker.", registry=REGISTRY
+QUEUE_DEPTH = Gauge(PREFIX + "queue_depth", "Syncs due and waiting for a worker.", registry=REGISTRY)
+RESOURCES = Gauge(
+    PREFIX + "resources", "Resources the operator watches, by kind.", ["kind"], registry=REGISTRY
 )
-RESOURCES = Gauge(PREFIX + "resources", "Resources the operator watches, by kind.", ["kind"], registry=REGISTRY)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:

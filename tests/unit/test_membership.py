@@ -79,7 +79,7 @@ def test_unmapped_users_are_reported_and_never_block_others() -> None:
     }
 
 
-def test_guests_stay_members() -> None:
+def test_guests_are_reported_not_added() -> None:
     current = select_current([shift("PA")], SCHEDULES, NOW)
     resolution = resolve_members(
         current,
@@ -88,7 +88,7 @@ def test_guests_stay_members() -> None:
         fallback_users=[],
         use_fallback=False,
     )
-    assert resolution.desired_members == ("UA",)
+    assert resolution.desired_members == () and resolution.unmapped == (("PA", "SlackUserIsGuest"),)
 
 
 def test_nobody_on_call_fallback_keep_and_disable() -> None:

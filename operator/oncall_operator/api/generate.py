@@ -26,11 +26,14 @@ def rendered_files() -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1] if len(argv) > 1 else "crds")
+    # The chart ships the same CRDs (Helm installs crds/ but never upgrades them).
+    chart = Path(argv[2] if len(argv) > 2 else "charts/oncall-operator/crds")
     for relative, content in rendered_files().items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-        print(f"wrote {path}")
+        paths = [target / relative] + ([] if relative.startswith("test-only/") else [chart / relative])
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            print(f"wrote {path}")
     return 0
 
 

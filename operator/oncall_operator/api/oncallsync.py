@@ -218,7 +218,14 @@ class OnCallEntry(CamelModel):
 
 class UnmappedUser(CamelModel):
     pager_duty_user: str
-    reason: Literal["NoSlackAccount", "SlackUserDeactivated", "SlackUserIsBot", "NoEmail", "LookupFailed"]
+    reason: Literal[
+        "NoSlackAccount",
+        "SlackUserDeactivated",
+        "SlackUserIsBot",
+        "SlackUserIsGuest",
+        "NoEmail",
+        "LookupFailed",
+    ]
 
 
 class PlannedChanges(CamelModel):

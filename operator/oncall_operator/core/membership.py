@@ -12,7 +12,7 @@ from typing import Literal
 
 SourceType = Literal["schedule", "escalationPolicy"]
 UnmappedReason = Literal[
-    "NoSlackAccount", "SlackUserDeactivated", "SlackUserIsBot", "NoEmail", "LookupFailed"
+    "NoSlackAccount", "SlackUserDeactivated", "SlackUserIsBot", "SlackUserIsGuest", "NoEmail", "LookupFailed"
 ]
 
 
@@ -134,7 +134,8 @@ def resolve_members(
     """Maps on-call PagerDuty users to Slack members; an unmapped user never blocks others.
 
     `accounts` maps each PagerDuty user to its Slack account (overrides already applied)
-    or to the reason none could be used. Guests stay members: they are on call too.
+    or to the reason none could be used. Guests are reported, not added: Slack refuses
+    guests in user groups (invalid_users), and one refused id would fail the whole write.
     """
     members: list[OnCallMember] = []
     unmapped: dict[str, UnmappedReason] = {}
@@ -148,6 +149,8 @@ def resolve_members(
             unmapped[shift.pagerduty_user] = "SlackUserDeactivated"
         elif account.is_bot:
             unmapped[shift.pagerduty_user] = "SlackUserIsBot"
+        elif account.is_restricted:
+            unmapped[shift.pagerduty_user] = "SlackUserIsGuest"
         else:
             slack_user = account.id
             slack_ids.add(account.id)

@@ -40,7 +40,15 @@ from oncall_operator.core.membership import (
     resolve_members,
     select_current,
 )
-from oncall_operator.metrics import GROUP_MEMBERS, HANDOFF_LAG, QUEUE_DEPTH, RESOURCES, SYNC_DURATION, SYNCS
+from oncall_operator.metrics import (
+    GROUP_MEMBERS,
+    HANDOFF_LAG,
+    QUEUE_DEPTH,
+    RESOURCES,
+    SYNC_DURATION,
+    SYNCS,
+    UNMAPPED_USERS,
+)
 
 PLURAL = ON_CALL_SYNC.plural
 log = logging.getLogger(__name__)
@@ -462,6 +470,7 @@ async def keep_in_sync(
                 written = status
                 SYNCS.labels(namespace, name, "dry_run" if spec.dry_run else "success").inc()
                 GROUP_MEMBERS.labels(namespace, name).set(status["memberCount"])
+                UNMAPPED_USERS.labels(namespace, name).set(len(status["unmapped"]))
                 if due is not None and not spec.dry_run:
                     HANDOFF_LAG.observe(max(0.0, ((await services.clock.now()) - due).total_seconds()))
                 if status.get("plannedChanges") and not spec.dry_run and last_reason != "SafetyLimit":
@@ -506,6 +515,9 @@ async def keep_in_sync(
                 await _wait(services, wake, stopped, None, backoff)
     finally:
         services.wakers.pop(uid, None)
+        for gauge in (GROUP_MEMBERS, UNMAPPED_USERS):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
         RESOURCES.labels("OnCallSync").dec()
 
 

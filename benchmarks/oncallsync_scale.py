@@ -1,0 +1,418 @@
+"""OnCallSync at scale: N resources on the local control plane + sandbox. Prints figures.
+
+Two runs, each with its own sandbox and operator process:
+  A. N resources whose handoffs are spread evenly over an hour (at --time-scale, with every
+     rate limit scaled by the same factor on both sides, so the load is what N resources
+     put on real Slack/PagerDuty): initial sync, steady state, handoff lag p50/p99, RSS, CPU.
+  B. --burst resources handing off at the same instant in one workspace: makespan divided by
+     the least time Slack's usergroups.users.update limit (Tier 2) allows for that many writes.
+Lag is measured from the sandbox's own record of each group's last update (date_update, on
+the sandbox clock) minus the shift boundary, converted to real seconds.
+
+Usage: make bench   (or ONCALL_CONTROLPLANE_BIN=... python benchmarks/oncallsync_scale.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oncall_operator.api import RESOURCE_KINDS
+from oncall_operator.api.crd import render_crd
+from oncall_operator.clients.slack import METHOD_TIER, TIER_PER_MINUTE
+from oncall_operator.localcluster import LocalControlPlane
+from oncall_operator.sandbox.seed import SandboxSeed
+from oncall_operator.sandbox.server import SandboxServer
+
+T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+PEOPLE = 200
+SLACK_TOKEN = "xoxb-bench"
+PD_TOKEN = "pd-bench"
+NAMESPACE = "bench"
+
+
+def group_id(i: int) -> str:
+    return f"SG{i:06d}"
+
+
+def build_seed(count: int, boundaries: list[datetime]) -> SandboxSeed:
+    """Resource i: schedule rotating two people hourly with a boundary at boundaries[i]."""
+    people = [f"P{n:06d}" for n in range(PEOPLE)]
+    slack_ids = [f"U{n:06d}" for n in range(PEOPLE)]
+    schedules, policies, groups = [], [], []
+    for i in range(count):
+        a, b = people[i % PEOPLE], people[(i + 1) % PEOPLE]
+        # Rotation [a, b], hourly, so `a` is on call in the hour before boundaries[i].
+        virtual_start = boundaries[i] - timedelta(hours=24 * 7 + 1)
+        schedules.append(
+            {
+                "id": f"PS{i:06d}",
+                "name": f"s{i}",
+                "time_zone": "UTC",
+                "layers": [
+                    {
+                        "id": f"PL{i:06d}",
+                        "start": virtual_start.isoformat(),
+                        "rotation_virtual_start": virtual_start.isoformat(),
+                        "rotation_turn_length_seconds": 3600,
+                        "users": [a, b],
+                    }
+                ],
+            }
+        )
+        policies.append(
+            {
+                "id": f"PE{i:06d}",
+                "name": f"e{i}",
+                "rules": [
+                    {"id": f"PR{i:06d}", "targets": [{"type": "schedule_reference", "id": f"PS{i:06d}"}]}
+                ],
+            }
+        )
+        # The group already holds whoever is on call, so the initial sync writes nothing.
+        groups.append(
+            {"id": group_id(i), "handle": f"g{i}", "name": f"g{i}", "users": [slack_ids[i % PEOPLE]]}
+        )
+    document = {
+        "start_time": T0.isoformat(),
+        "slack": {
+            "team_id": "TBENCH1",
+            "team_name": "Bench",
+            "domain": "bench",
+            "plan": "enterprise",
+            "bot_user_id": "UBOT0001",
+            "tokens": [
+                {
+                    "token": SLACK_TOKEN,
+                    "scopes": [
+                        "usergroups:read",
+                        "usergroups:write",
+                        "users:read",
+                        "users:read.email",
+                        "chat:write",
+                    ],
+                }
+            ],
+            "users": [{"id": "UBOT0001", "name": "bot", "is_bot": True}]
+            + [
+                {"id": s, "name": s.lower(), "email": f"{p.lower()}@bench.example"}
+                for p, s in zip(people, slack_ids, strict=False)
+            ],
+            "usergroups": groups,
+        },
+        "pagerduty": {
+            "tokens": [PD_TOKEN],
+            "users": [{"id": p, "name": p.lower(), "email": f"{p.lower()}@bench.example"} for p in people],
+            "schedules": schedules,
+            "escalation_policies": policies,
+        },
+    }
+    return SandboxSeed.model_validate(document)
+
+
+def manifests(count: int) -> str:
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    docs += [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "pagerduty", "namespace": NAMESPACE},
+            "stringData": {"token": PD_TOKEN},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "slack", "namespace": NAMESPACE},
+            "stringData": {"bot-token": SLACK_TOKEN},
+        },
+    ]
+    for i in range(count):
+        docs.append(
+            {
+                "apiVersion": "oncall-operator.dev/v1alpha1",
+                "kind": "OnCallSync",
+                "metadata": {"name": f"sync-{i}", "namespace": NAMESPACE},
+                "spec": {
+                    "pagerDuty": {
+                        "tokenSecretRef": {"name": "pagerduty", "key": "token"},
+                        "schedules": [f"PS{i:06d}"],
+                    },
+                    "slack": {
+                        "tokenSecretRef": {"name": "slack", "key": "bot-token"},
+                        "userGroup": {"handle": f"g{i}", "create": False},
+                    },
+                    "resyncInterval": "24h",
+                },
+            }
+        )
+    return yaml.safe_dump_all(docs)
+
+
+class Run:
+    """A sandbox + operator process for one scenario."""
+
+    def __init__(self, plane: LocalControlPlane, seed: SandboxSeed, scale: float, log_dir: Path):
+        self.plane, self.scale = plane, scale
+        self.sandbox = SandboxServer(seed, time_scale=scale).start()
+        control = self.sandbox.control
+        for method, tier in METHOD_TIER.items():
+            control.rate_limit(api="slack", method=method, per_minute=int(TIER_PER_MINUTE[tier] * scale))
+        control.rate_limit(api="pagerduty", per_minute=int(960 * scale))
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(plane.kubeconfig),
+            "ONCALL_SLACK_URL": self.sandbox.slack_url,
+            "ONCALL_PAGERDUTY_URL": self.sandbox.pagerduty_url,
+            "ONCALL_CLOCK_URL": self.sandbox.url,
+            "ONCALL_PAGERDUTY_CA_FILE": str(self.sandbox.ca_file),
+            "ONCALL_RATE_LIMIT_SCALE": str(scale),
+        }
+        self.log = (log_dir / f"operator-{int(time.time())}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "oncall_operator.cli",
+                "run",
+                "--standalone",
+                "-n",
+                NAMESPACE,
+                "--health-port",
+                "0",
+                "--metrics-port",
+                "0",
+                "--workers",
+                "64",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(
+            [str(self.plane.kubectl), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": str(self.plane.kubeconfig)},
+            check=True,
+        )
+        return result.stdout
+
+    def ready_count(self) -> int:
+        items = json.loads(self.kubectl("get", "oncallsyncs", "-n", NAMESPACE, "-o", "json"))["items"]
+        return sum(
+            1
+            for i in items
+            for c in i.get("status", {}).get("conditions", [])
+            if c["type"] == "Ready" and c["status"] == "True"
+        )
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def sandbox_now(self) -> datetime:
+        return self.sandbox.control.now()
+
+    def calls(self, since: int) -> tuple[Counter[str], int]:
+        entries = self.sandbox.control.requests(since=since)
+        counts = Counter(f"{e['api']} {e['method']}" for e in entries)
+        return counts, max((e["seq"] for e in entries), default=since)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+        self.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+        self.sandbox.stop()
+
+
+def wait_ready(run: Run, count: int, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if run.ready_count() >= count:
+            return time.monotonic() - started
+        time.sleep(2)
+    raise SystemExit(f"only {run.ready_count()}/{count} Ready after {timeout:.0f}s")
+
+
+def writes(counts: Counter[str]) -> int:
+    return sum(v for k, v in counts.items() if k.startswith("slack usergroups.") and not k.endswith(".list"))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def scenario_spread(
+    plane: LocalControlPlane, count: int, scale: float, quiet_minutes: int, log_dir: Path
+) -> dict[str, Any]:
+    quiet = timedelta(minutes=quiet_minutes)
+    boundaries = [T0 + quiet + timedelta(seconds=3600 * i / count) for i in range(count)]
+    run = Run(plane, build_seed(count, boundaries), scale, log_dir)
+    try:
+        time.sleep(2)
+        idle_rss = run.rss_mib()
+        applied = time.monotonic()
+        run.kubectl("apply", "-f", "-", input=manifests(count))
+        ready_after = wait_ready(run, count, timeout=900)
+        initial, seq = run.calls(0)
+        cpu_initial = run.cpu_seconds()
+        now = run.sandbox_now()
+        first_boundary = boundaries[0]
+        if now >= first_boundary:
+            raise SystemExit(
+                f"initial sync outlasted the quiet period ({now} >= {first_boundary}); raise --quiet-minutes"
+            )
+        # Steady state: until just before the first handoff nothing is due.
+        steady_real = (first_boundary - now).total_seconds() / scale - 1
+        time.sleep(max(0.0, steady_real))
+        steady, seq = run.calls(seq)
+        cpu_steady = run.cpu_seconds() - cpu_initial
+        # Handoffs: let half an hour of boundaries pass.
+        horizon = first_boundary + timedelta(minutes=30)
+        while run.sandbox_now() < horizon + timedelta(seconds=60):
+            time.sleep(1)
+        handoff_calls, seq = run.calls(seq)
+        groups = {g["id"]: g for g in run.sandbox.control.usergroups()}
+        lags = []
+        for i, boundary in enumerate(boundaries):
+            if boundary <= horizon:
+                updated = groups[group_id(i)]["date_update"]
+                lags.append((updated - boundary.timestamp()) / scale)
+        handed_off = len(lags)
+        return {
+            "resources": count,
+            "time_scale": scale,
+            "initial_sync_seconds": round(ready_after, 1),
+            "applied_to_ready_seconds": round(time.monotonic() - applied, 1),
+            "initial_calls": dict(initial),
+            "initial_calls_per_sync": round(sum(initial.values()) / count, 2),
+            "steady_seconds_sandbox": round(steady_real * scale),
+            "steady_calls": dict(steady),
+            "steady_slack_writes": writes(steady),
+            "handoffs": handed_off,
+            "handoff_calls": dict(handoff_calls),
+            "slack_calls_per_handoff": round(
+                sum(v for k, v in handoff_calls.items() if k.startswith("slack")) / handed_off, 2
+            ),
+            "pagerduty_calls_per_handoff": round(
+                sum(v for k, v in handoff_calls.items() if k.startswith("pagerduty")) / handed_off, 2
+            ),
+            "slack_writes_per_handoff": round(writes(handoff_calls) / handed_off, 2),
+            "lag_p50_seconds": round(statistics.median(lags), 2),
+            "lag_p99_seconds": round(percentile(lags, 0.99), 2),
+            "lag_max_seconds": round(max(lags), 2),
+            "rss_idle_mib": round(idle_rss, 1),
+            "rss_mib": round(run.rss_mib(), 1),
+            "cpu_seconds_initial": round(cpu_initial, 1),
+            "cpu_seconds_steady": round(cpu_steady, 2),
+            "cpu_seconds_total": round(run.cpu_seconds(), 1),
+        }
+    finally:
+        run.stop()
+
+
+def scenario_burst(plane: LocalControlPlane, count: int, scale: float, log_dir: Path) -> dict[str, Any]:
+    boundary = T0 + timedelta(minutes=10)
+    run = Run(plane, build_seed(count, [boundary] * count), scale, log_dir)
+    try:
+        time.sleep(2)
+        run.kubectl("apply", "-f", "-", input=manifests(count))
+        wait_ready(run, count, timeout=600)
+        if run.sandbox_now() >= boundary:
+            raise SystemExit("initial sync outlasted the quiet period before the burst")
+        while run.sandbox_now() < boundary + timedelta(minutes=10):
+            time.sleep(1)
+            groups = run.sandbox.control.usergroups()
+            if all(g["date_update"] >= boundary.timestamp() for g in groups):
+                break
+        groups = run.sandbox.control.usergroups()
+        updated = [g["date_update"] for g in groups if g["date_update"] >= boundary.timestamp()]
+        makespan = (max(updated) - boundary.timestamp()) / scale
+        limit = TIER_PER_MINUTE[METHOD_TIER["usergroups.users.update"]]  # per minute, unscaled
+        # A sliding window of `limit` per minute lets `limit` writes through at once, then `limit` more a minute later...
+        bound_minutes = (count - 1) // limit
+        bound_real = bound_minutes * 60 / scale
+        return {
+            "burst_resources": count,
+            "time_scale": scale,
+            "updated": len(updated),
+            "makespan_seconds": round(makespan, 1),
+            "rate_limit_bound_seconds": round(bound_real, 1),
+            "makespan_over_bound": round(makespan / bound_real, 3) if bound_real else None,
+            "makespan_in_real_slack_minutes": round(makespan * scale / 60, 2),
+        }
+    finally:
+        run.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--resources", type=int, default=1000)
+    parser.add_argument("--time-scale", type=float, default=20.0)
+    parser.add_argument(
+        "--quiet-minutes", type=int, default=40, help="sandbox minutes before the first handoff"
+    )
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--burst-time-scale", type=float, default=20.0)
+    parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--skip-spread", action="store_true")
+    args = parser.parse_args()
+    bin_dir = os.environ.get("ONCALL_CONTROLPLANE_BIN") or sys.exit(
+        "set ONCALL_CONTROLPLANE_BIN (make bench does)"
+    )
+    log_dir = Path(tempfile.mkdtemp(prefix="oncall-bench-"))
+    results: dict[str, Any] = {}
+    with LocalControlPlane(Path(bin_dir), work_dir=log_dir / "controlplane") as plane:
+        plane_kubectl = [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig)]
+        subprocess.run(
+            [*plane_kubectl, "apply", "-f", "-"],
+            input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(2)
+        if not args.skip_spread:
+            results["spread"] = scenario_spread(
+                plane, args.resources, args.time_scale, args.quiet_minutes, log_dir
+            )
+            print(json.dumps(results["spread"], indent=2), flush=True)
+            subprocess.run(
+                [*plane_kubectl, "wait", "--for=delete", f"namespace/{NAMESPACE}", "--timeout=5s"],
+                capture_output=True,
+            )
+        if not args.skip_burst:
+            results["burst"] = scenario_burst(plane, args.burst, args.burst_time_scale, log_dir)
+            print(json.dumps(results["burst"], indent=2), flush=True)
+    print(f"logs: {log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""`python -m oncall_operator.sandbox`."""
+
+from oncall_operator.sandbox.server import main
+
+raise SystemExit(main())

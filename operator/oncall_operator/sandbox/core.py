@@ -1,0 +1,172 @@
+"""What every part of the sandbox shares: state, clock, limits, faults, request log and recorder."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from oncall_operator.sandbox.clock import Clock
+from oncall_operator.sandbox.faults import FaultSet
+from oncall_operator.sandbox.limits import SlidingWindow
+from oncall_operator.sandbox.state import SandboxState
+
+log = logging.getLogger("oncall_operator.sandbox")
+
+REQUEST_LOG_LIMIT = 100_000
+EXCHANGE_LIMIT = 20_000
+
+# Slack's documented tiers (requests per minute); chat.postMessage is per channel, see SLACK_POST_WINDOW.
+TIER_2, TIER_3, TIER_4 = 20, 50, 100
+SLACK_TIERS: dict[str, int] = {
+    "auth.test": TIER_4,  # documented as "special"; generous like Tier 4
+    "users.list": TIER_2,
+    "users.info": TIER_4,
+    "users.lookupByEmail": TIER_3,
+    "usergroups.list": TIER_2,
+    "usergroups.create": TIER_2,
+    "usergroups.update": TIER_2,
+    "usergroups.enable": TIER_2,
+    "usergroups.disable": TIER_2,
+    "usergroups.users.list": TIER_2,
+    "usergroups.users.update": TIER_2,
+    "conversations.info": TIER_3,
+    "conversations.setTopic": TIER_2,
+    "chat.postMessage": 60,
+    "team.accessLogs": TIER_2,
+}
+# chat.postMessage: about one per second per channel with a short burst -> 5 per 5-second window.
+SLACK_POST_WINDOW = (5, 5.0)
+
+
+@dataclass
+class RateLimitConfig:
+    enabled: bool = True
+    # method -> (requests, window seconds), overriding the documented tiers
+    slack: dict[str, tuple[int, float]] = field(default_factory=dict)
+    pagerduty_per_minute: int = 960
+    pagerduty_window: float = 60.0
+
+
+class Sandbox:
+    """The object behind the aiohttp app (`app[SANDBOX]`)."""
+
+    def __init__(
+        self,
+        state: SandboxState,
+        *,
+        pagerduty_rate_limit_per_minute: int,
+        record_exchanges: bool,
+        request_log_limit: int = REQUEST_LOG_LIMIT,
+    ) -> None:
+        self.state = state
+        self.clock: Clock = state.clock
+        self.faults = FaultSet()
+        self.limits = RateLimitConfig(pagerduty_per_minute=pagerduty_rate_limit_per_minute)
+        self._apply_seed_limits()
+        self.slack_windows = SlidingWindow()
+        self.pagerduty_window = SlidingWindow()
+        # Compact tuples (seq, api, method, path, status, real time, sandbox time): 100k fit in ~15 MiB.
+        self.requests: deque[tuple[int, str, str, str, int, float, float]] = deque(maxlen=request_log_limit)
+        self.stats: Counter[tuple[str, str, int]] = Counter()
+        self.seq = itertools.count(1)
+        self.record_exchanges = record_exchanges
+        self.exchanges: deque[dict[str, Any]] = deque(maxlen=EXCHANGE_LIMIT)
+        self.default_pagerduty_limit = pagerduty_rate_limit_per_minute
+
+    def _apply_seed_limits(self) -> None:
+        seed = self.state.seed
+        self.limits.slack = {m: (n, 60.0) for m, n in seed.slack.rate_limits.items()}
+        if seed.pagerduty.rate_limit_per_minute:
+            self.limits.pagerduty_per_minute = seed.pagerduty.rate_limit_per_minute
+
+    def reloaded(self) -> None:
+        """After load/reset: limits from the new seed, fresh windows."""
+        self.limits.slack.clear()
+        self.limits.pagerduty_per_minute = self.default_pagerduty_limit
+        self.limits.pagerduty_window = 60.0
+        self._apply_seed_limits()
+        self.slack_windows.clear()
+        self.pagerduty_window.clear()
+
+    def slack_limit(self, method: str) -> tuple[int, float]:
+        """(limit, window seconds) for a Slack method."""
+        if method in self.limits.slack:
+            return self.limits.slack[method]
+        if method == "chat.postMessage":
+            return SLACK_POST_WINDOW
+        return SLACK_TIERS.get(method, TIER_3), 60.0
+
+    def now_iso(self) -> str:
+        return self.clock.now().isoformat()
+
+    def record(
+        self,
+        request: web.Request,
+        api: str,
+        method: str,
+        status: int,
+        body: bytes,
+        response: web.StreamResponse | None,
+    ) -> None:
+        seq = next(self.seq)
+        self.requests.append(
+            (
+                seq,
+                api,
+                sys.intern(method),
+                sys.intern(request.path),
+                status,
+                time.time(),
+                self.clock.timestamp(),
+            )
+        )
+        self.stats[(api, method, status)] += 1
+        # Path only: query strings can carry e-mail addresses.
+        log.debug("%s %s -> %s", request.method, request.path, status)
+        if self.record_exchanges and isinstance(response, web.Response):
+            auth = request.headers.get("Authorization", "")
+            self.exchanges.append(
+                {
+                    "seq": seq,
+                    "api": api,
+                    "method": method,
+                    "http_method": request.method,
+                    "path": request.path,
+                    "query": request.query_string,
+                    "request_headers": {
+                        "content-type": request.headers.get("Content-Type", ""),
+                        # The scheme survives for the validator; the secret does not.
+                        "authorization": auth.split(" ", 1)[0] + " <redacted>" if auth else "",
+                    },
+                    "request_body": body.decode("utf-8", "replace"),
+                    "status": status,
+                    "response_headers": {"content-type": response.headers.get("Content-Type", "")},
+                    "response_body": (response.body or b"").decode("utf-8", "replace")
+                    if isinstance(response.body, bytes)
+                    else "",
+                }
+            )
+
+
+def request_entry(entry: tuple[int, str, str, str, int, float, float]) -> dict[str, Any]:
+    seq, api, method, path, status, real, sandbox = entry
+    return {
+        "seq": seq,
+        "api": api,
+        "method": method,
+        "path": path,
+        "status": status,
+        "time": datetime.fromtimestamp(real, UTC).isoformat(),
+        "sandbox_time": datetime.fromtimestamp(sandbox, UTC).isoformat(),
+    }
+
+
+SANDBOX: web.AppKey[Sandbox] = web.AppKey("sandbox", Sandbox)
