@@ -36,7 +36,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         all_namespaces=args.all_namespaces,
         standalone=args.standalone,
         peering_name=args.peering,
-        liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz",
+        # Port 0 turns the endpoint off (Kopf would read it as the URL default, 80).
+        liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
         metrics_port=args.metrics_port,
         log_format=args.log_format,
         verbose=args.verbose,
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     peering.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
     peering.add_argument("--peering", default=None, help="peering object name (for active/standby replicas)")
     run.add_argument("--health-host", default="0.0.0.0")
-    run.add_argument("--health-port", type=int, default=8080, help="liveness/readiness: /healthz")
+    run.add_argument("--health-port", type=int, default=8080, help="liveness/readiness: /healthz; 0 disables")
     run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics; 0 disables")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--workers", type=int, default=16, help="syncs run at once")

@@ -26,8 +26,8 @@ def test_create_then_handoff_updates_the_group_at_the_boundary(
             "payments",
             namespace,
             slack={
-                "topic": {"channels": ["CONCALL"], "template": "On call: {mentions} until {end:%H:%M}"},
-                "handoffMessage": {"channel": "CONCALL", "template": "{mentions} is now on call"},
+                "topic": {"channels": ["C0ONCALL1"], "template": "On call: {mentions} until {end:%H:%M}"},
+                "handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} is now on call"},
             },
         )
     )
@@ -40,7 +40,7 @@ def test_create_then_handoff_updates_the_group_at_the_boundary(
     assert status["slackUserGroupId"].startswith("S") and ready["reason"] == "GroupMatchesOnCall"
     assert "@" not in json.dumps(status), "no emails in status"
     topics = sandbox.control("GET", "slack/topics")
-    assert topics["CONCALL"]["topic"] == "On call: <@UAAA> until 10:00"
+    assert topics["C0ONCALL1"]["topic"] == "On call: <@UAAA> until 10:00"
 
     # Jump to just before the handoff: the resync is an hour away, the handoff seconds away.
     writes_before = sandbox.group("payments")["updates"]  # type: ignore[index]
@@ -289,7 +289,7 @@ def test_delete(
     [
         ({"pagerDuty": {"tokenSecretRef": {"name": "missing", "key": "token"}}}, "SecretNotFound"),
         ({"pagerDuty": {"schedules": ["PNOSUCH"]}}, "ScheduleNotFound"),
-        ({"slack": {"topic": {"channels": ["COUTSIDE"], "template": "{mentions}"}}}, "NotInChannel"),
+        ({"slack": {"topic": {"channels": ["C0OUTSID1"], "template": "{mentions}"}}}, "NotInChannel"),
     ],
 )
 def test_failures_show_as_conditions_and_events(
@@ -359,3 +359,38 @@ def test_no_personal_data_in_status_events_or_logs(
     assert "example.test" not in everything
     assert "example.test" not in operator.read_text()
     assert condition(kube, "private", namespace, "Degraded")["status"] == "False"  # type: ignore[index]
+
+
+@pytest.mark.contract
+def test_operator_traffic_matches_the_official_specs(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path, specs_dir: Path
+) -> None:
+    """Every request the operator's SDK clients send, and every answer, against the vendors' specs."""
+    from oncall_operator.sandbox.contract import validate_exchanges
+
+    control = sandbox.server.control
+    control.record_exchanges(True)
+    kube.apply(
+        oncallsync(
+            "contract",
+            namespace,
+            pagerDuty={"schedules": ["PSCHEDA"], "escalationPolicies": [{"id": "PPOLICY", "levels": [2]}]},
+            slack={
+                "topic": {"channels": ["C0ONCALL1"], "template": "{mentions}"},
+                "handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} on call"},
+            },
+        )
+    )
+    wait_condition(kube, "contract", namespace, "Ready", "True")
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+    wait_for(lambda: "UBBB" in (sandbox.members("contract") or []), timeout=30, what="handoff")
+    exchanges = control.exchanges()
+    methods = {e["method"] for e in exchanges}
+    assert {
+        "GET /oncalls",
+        "usergroups.create",
+        "usergroups.users.update",
+        "conversations.setTopic",
+    } <= methods
+    violations = validate_exchanges(exchanges, specs_dir)
+    assert not violations, "\n".join(map(str, violations))

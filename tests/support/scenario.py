@@ -60,7 +60,7 @@ def seed(
     return {
         "start_time": start.isoformat(),
         "slack": {
-            "team_id": "TTEST1",
+            "team_id": "T0TEST0001",
             "team_name": "Test",
             "domain": "test",
             "plan": plan,
@@ -72,8 +72,8 @@ def seed(
             ],
             "users": slack_users,
             "channels": [
-                {"id": "CONCALL", "name": "oncall", "bot_is_member": True},
-                {"id": "COUTSIDE", "name": "outside", "bot_is_member": False},
+                {"id": "C0ONCALL1", "name": "oncall", "bot_is_member": True},
+                {"id": "C0OUTSID1", "name": "outside", "bot_is_member": False},
             ],
             "usergroups": extra_usergroups or [],
         },

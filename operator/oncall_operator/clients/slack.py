@@ -3,17 +3,15 @@ earliest-handoff-first, a shared email -> user cache, and clear error reasons.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from oncall_operator.clients.errors import SyncError
@@ -38,6 +36,17 @@ METHOD_TIER = {
     "conversations.info": 3,
     "auth.test": 4,
 }
+READ_METHODS = frozenset(
+    {
+        "usergroups.list",
+        "usergroups.users.list",
+        "users.lookupByEmail",
+        "users.info",
+        "users.list",
+        "conversations.info",
+        "auth.test",
+    }
+)
 POST_MESSAGE_PER_MINUTE = 60  # ~1 per second per channel
 USER_CACHE_SECONDS = 3600.0
 NEGATIVE_CACHE_SECONDS = 600.0
@@ -105,11 +114,9 @@ class Slack:
                 token=token,
                 base_url=self.base_url,
                 timeout=15,
-                # 429s are handled here (priority-ordered), 5xx and resets by the SDK.
-                retry_handlers=[
-                    AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                    AsyncServerErrorRetryHandler(max_retry_count=2),
-                ],
+                # No SDK retries: a blind retry of a write that landed would write twice.
+                # call() retries reads and 429s itself; writes are checked before a retry.
+                retry_handlers=[],
             )
             self._workspaces[key] = SlackWorkspace(client)
         return self._workspaces[key]
@@ -131,7 +138,8 @@ class Slack:
         """One Web API call; `limit_key` splits a budget further (postMessage: per channel)."""
         workspace = self.workspace(token)
         limiter = self._limiter(workspace, method, limit_key)
-        for _ in range(8):
+        transient_failures = 0
+        for _ in range(10):
             waited = await limiter.acquire(priority)
             if waited > 0.01:
                 RATE_LIMIT_WAITS.labels("slack", method).inc()
@@ -146,12 +154,18 @@ class Slack:
                 if error.response.status_code == 429 or code == "ratelimited":
                     limiter.pause(float(error.response.headers.get("Retry-After", "1") or 1))
                     continue
-                raise self._sync_error(method, code, error.response.data) from None
-            except (TimeoutError, OSError) as error:
+                if error.response.status_code < 500:
+                    raise self._sync_error(method, code, error.response.data) from None
+                failure = f"Slack answered {error.response.status_code} to {method}"
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
                 API_REQUESTS.labels("slack", method, "connection_error").inc()
-                raise SyncError(
-                    "SlackUnavailable", f"Slack unreachable for {method}", retry_after=10
-                ) from error
+                failure = f"Slack unreachable for {method} ({type(error).__name__})"
+            # 5xx, a dropped connection or a garbled body: reads are retried here with backoff;
+            # writes go back to the caller, which checks whether they landed.
+            transient_failures += 1
+            if method not in READ_METHODS or transient_failures > 3:
+                raise SyncError("SlackUnavailable", failure, retry_after=5)
+            await asyncio.sleep(0.5 * 2**transient_failures)
         raise SyncError("RateLimited", f"Slack kept rate-limiting {method}", retry_after=30)
 
     @staticmethod
@@ -227,7 +241,10 @@ class Slack:
         params: dict[str, Any] = {"name": name, "handle": handle}
         if description:
             params["description"] = description
-        data = await self.call(token, "usergroups.create", priority=priority, **params)
+        try:
+            data = await self.call(token, "usergroups.create", priority=priority, **params)
+        finally:
+            self.forget_groups(token)  # a create that failed may still have landed: look again next time
         group = GroupState(data["usergroup"]["id"], True)
         self.forget_groups(token)
         if users:
@@ -246,14 +263,23 @@ class Slack:
     async def set_members(self, token: str, group_id: str, users: list[str], *, priority: float) -> None:
         """Writes the member list, then reads it back. A failed write is checked before
         any retry, so a write that landed despite an error is not sent twice."""
-        try:
-            await self.call(
-                token, "usergroups.users.update", usergroup=group_id, users=",".join(users), priority=priority
-            )
-        except SyncError:
-            if sorted(await self.members(token, group_id)) == sorted(users):
-                return
-            raise
+        for attempt in range(3):
+            try:
+                await self.call(
+                    token,
+                    "usergroups.users.update",
+                    usergroup=group_id,
+                    users=",".join(users),
+                    priority=priority,
+                )
+                break
+            except SyncError as error:
+                if error.reason != "SlackUnavailable":
+                    raise
+                if sorted(await self.members(token, group_id)) == sorted(users):
+                    return  # the failed-looking write landed
+                if attempt == 2:
+                    raise
         actual = await self.members(token, group_id)
         if sorted(actual) != sorted(users):
             raise SyncError(

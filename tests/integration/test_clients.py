@@ -1,0 +1,120 @@
+"""The operator's own Slack and PagerDuty adapters against the sandbox, over HTTP with the real SDKs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from oncall_operator.clients.errors import SyncError
+from oncall_operator.clients.pagerduty import PagerDuty
+from oncall_operator.clients.slack import Slack
+from oncall_operator.sandbox import SandboxServer
+
+SLACK_TOKEN = "xoxb-sandbox-bot"
+PD_TOKEN = "pd-sandbox-token"
+SCHEDULES = ["PSPAYP1", "PSPAYS2", "PSFTSAP", "PSFTSEU", "PSFTSAM"]
+
+
+def pagerduty(sandbox: SandboxServer) -> PagerDuty:
+    return PagerDuty(sandbox.pagerduty_url, ca_file=str(sandbox.ca_file))
+
+
+async def test_on_call_reads_of_resources_sharing_a_token_are_batched(sandbox: SandboxServer) -> None:
+    client = pagerduty(sandbox)
+    now = sandbox.control.now()
+    results = await asyncio.gather(
+        *(
+            client.on_call(
+                PD_TOKEN, schedules=[schedule], policies=[], since=now, until=now + timedelta(hours=1)
+            )
+            for schedule in SCHEDULES
+        )
+    )
+    reads = [r for r in sandbox.control.requests(api="pagerduty") if r["method"] == "GET /oncalls"]
+    assert len(reads) == 1
+    assert all(result is results[0] for result in results)  # one answer, shared
+    assert results[0] and {shift.schedule for shift in results[0]} <= set(SCHEDULES)
+    # Every shift carries ids and times only; emails stay in the adapter's cache.
+    assert all(shift.pagerduty_user.startswith("P") for shift in results[0])
+
+
+async def test_pagerduty_errors_have_reasons(sandbox: SandboxServer) -> None:
+    client = pagerduty(sandbox)
+    with pytest.raises(SyncError) as not_found:
+        await client.check_exists(PD_TOKEN, "schedules", "PNOSUCH1")
+    assert not_found.value.reason == "ScheduleNotFound"
+    with pytest.raises(SyncError) as auth:
+        await client.check_exists("pd-wrong-token", "schedules", "PSPAYP1")
+    assert auth.value.reason == "AuthFailed"
+
+
+async def test_pagerduty_server_errors_are_retried(sandbox: SandboxServer) -> None:
+    sandbox.control.fault("pagerduty", "status", "GET /oncalls", status=502, count=2)
+    now = sandbox.control.now()
+    shifts = await pagerduty(sandbox).on_call(
+        PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
+    )
+    assert shifts
+    statuses = [
+        r["status"] for r in sandbox.control.requests(api="pagerduty") if r["method"] == "GET /oncalls"
+    ]
+    assert statuses == [502, 502, 200]
+
+
+async def test_a_write_that_landed_despite_a_5xx_is_not_sent_again(sandbox: SandboxServer) -> None:
+    slack = Slack(sandbox.slack_url)
+    sandbox.control.fault("slack", "status_after_apply", "usergroups.users.update", status=503, count=1)
+    await slack.set_members(SLACK_TOKEN, "S0SBXPAY1", ["U0SBX0B02"], priority=0)
+    group = sandbox.control.usergroup("payments-oncall")
+    assert group is not None and group["users"] == ["U0SBX0B02"] and group["updates"] == 1
+    methods = [r["method"] for r in sandbox.control.requests(api="slack")]
+    assert methods.count("usergroups.users.update") == 1
+
+
+async def test_slack_429_waits_for_retry_after_and_succeeds(sandbox: SandboxServer) -> None:
+    slack = Slack(sandbox.slack_url)
+    sandbox.control.fault("slack", "rate_limit", "usergroups.users.list", retry_after=1, count=2)
+    members = await slack.members(SLACK_TOKEN, "S0SBXPAY1")
+    assert members == ["U0SBX0A01"]
+    statuses = [
+        r["status"] for r in sandbox.control.requests(api="slack") if r["method"] == "usergroups.users.list"
+    ]
+    assert statuses == [429, 429, 200]
+
+
+async def test_slack_errors_have_reasons(sandbox: SandboxServer) -> None:
+    slack = Slack(sandbox.slack_url)
+    with pytest.raises(SyncError) as scope:
+        await slack.set_members("xoxb-sandbox-limited", "S0SBXPAY1", ["U0SBX0B02"], priority=0)
+    assert scope.value.reason == "MissingScope" and "usergroups:write" in scope.value.message
+    with pytest.raises(SyncError) as auth:
+        await slack.members("xoxb-nope", "S0SBXPAY1")
+    assert auth.value.reason == "AuthFailed"
+    with pytest.raises(SyncError) as channel:
+        await slack.set_topic(SLACK_TOKEN, "C0SBXGEN3", "hello")
+    assert channel.value.reason == "NotInChannel"
+    sandbox.control.set_plan("free")
+    with pytest.raises(SyncError) as plan:
+        await slack.find_group(SLACK_TOKEN, "payments-oncall")
+    assert plan.value.reason == "PlanUpgradeRequired"
+
+
+async def test_email_lookups_are_cached_per_token(sandbox: SandboxServer) -> None:
+    slack = Slack(sandbox.slack_url)
+    first = await slack.user_by_email(SLACK_TOKEN, "bob@acme.example")
+    again = await slack.user_by_email(SLACK_TOKEN, "bob@acme.example")
+    missing = await slack.user_by_email(SLACK_TOKEN, "niko@acme.example")
+    await slack.user_by_email(SLACK_TOKEN, "niko@acme.example")
+    assert first == again and again is not None and again.id == "U0SBX0B02" and missing is None
+    lookups = [r for r in sandbox.control.requests(api="slack") if r["method"] == "users.lookupByEmail"]
+    assert len(lookups) == 2
+
+
+def test_sandbox_clock_is_what_the_operator_schedules_against(sandbox: SandboxServer) -> None:
+    from oncall_operator.clients.clock import SandboxClock
+
+    sandbox.control.set_clock("2025-06-02T09:59:00+00:00")
+    now = asyncio.run(SandboxClock(sandbox.url).now())
+    assert abs(now - datetime.fromisoformat("2025-06-02T09:59:00+00:00")) < timedelta(seconds=5)
