@@ -37,7 +37,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         standalone=args.standalone,
         peering_name=args.peering,
         # Port 0 turns the endpoint off (Kopf would read it as the URL default, 80).
-        liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz" if args.health_port else None,
+        liveness_endpoint=f"http://{args.health_host}:{args.health_port}/healthz"
+        if args.health_port
+        else None,
         metrics_port=args.metrics_port,
         log_format=args.log_format,
         verbose=args.verbose,

@@ -181,37 +181,37 @@ class Slack:
         return SyncError("SlackError", f"{method} failed: {code}", retry_after=30)
 
     async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
-        workspace = self.workspace(token)
-        cached = workspace.users_by_email.get(email)
+        cache = self.workspace(token).users_by_email
+        return await self._lookup_user(
+            token, cache, email, "users.lookupByEmail", "users_not_found", email=email
+        )
+
+    async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
+        cache = self.workspace(token).users_by_id
+        return await self._lookup_user(token, cache, user_id, "users.info", "user_not_found", user=user_id)
+
+    async def _lookup_user(
+        self,
+        token: str,
+        cache: dict[str, tuple[float, SlackAccount | None]],
+        key: str,
+        method: str,
+        not_found: str,
+        **params: Any,
+    ) -> SlackAccount | None:
+        """A cached user lookup; misses are cached for less long (someone may join)."""
+        cached = cache.get(key)
         now = self._clock()
         if cached and now - cached[0] < (USER_CACHE_SECONDS if cached[1] else NEGATIVE_CACHE_SECONDS):
             return cached[1]
         try:
-            data = await self.call(token, "users.lookupByEmail", email=email, priority=1e12)
+            data = await self.call(token, method, priority=1e12, **params)
             account: SlackAccount | None = _account(data["user"])
         except SyncError as error:
-            if error.message.endswith("users_not_found"):
-                account = None
-            else:
+            if not error.message.endswith(not_found):
                 raise
-        workspace.users_by_email[email] = (now, account)
-        return account
-
-    async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
-        workspace = self.workspace(token)
-        cached = workspace.users_by_id.get(user_id)
-        now = self._clock()
-        if cached and now - cached[0] < USER_CACHE_SECONDS:
-            return cached[1]
-        try:
-            data = await self.call(token, "users.info", user=user_id, priority=1e12)
-            account: SlackAccount | None = _account(data["user"])
-        except SyncError as error:
-            if error.message.endswith("user_not_found"):
-                account = None
-            else:
-                raise
-        workspace.users_by_id[user_id] = (now, account)
+            account = None
+        cache[key] = (now, account)
         return account
 
     async def find_group(self, token: str, handle: str, *, refresh: bool = False) -> GroupState | None:

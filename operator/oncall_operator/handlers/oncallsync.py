@@ -111,7 +111,14 @@ def _condition(type_: str, ok: bool, reason: str, message: str, generation: int 
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL)
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec")
 def validate_and_wake(
-    spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, uid: str, memo: Any, patch: kopf.Patch, **_: Any
+    reason: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    uid: str,
+    memo: Any,
+    patch: kopf.Patch,
+    **_: Any,
 ) -> None:
     """Admission already checked the schema; this catches what a schema cannot (or an old CRD)."""
     try:
@@ -128,7 +135,8 @@ def validate_and_wake(
         patch.status["conditions"] = conditions
         patch.status["observedGeneration"] = generation
         raise kopf.PermanentError(f"invalid spec: {problems}") from None
-    _services(memo).wake(uid)
+    if reason == "update":  # the daemon syncs on its own when it starts (create/resume)
+        _services(memo).wake(uid)
 
 
 @dataclass
