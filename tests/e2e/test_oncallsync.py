@@ -394,3 +394,91 @@ def test_operator_traffic_matches_the_official_specs(
     } <= methods
     violations = validate_exchanges(exchanges, specs_dir)
     assert not violations, "\n".join(map(str, violations))
+
+
+def test_everyone_in_rotation_scope(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path) -> None:
+    kube.apply(oncallsync("roster", namespace, pagerDuty={"scope": "everyoneInRotation"}))
+    wait_for(lambda: sandbox.members("roster") == ["UAAA", "UBBB", "UCCC"], what="the whole rotation")
+    status = kube.get("oncallsync", "roster", namespace)["status"]
+    assert status["nextHandoffTime"] is None  # a roster has no handoffs; the resync keeps it fresh
+
+
+def test_suspend_stops_syncing(kube: Kube, namespace: str, sandbox: Sandbox, operator: Path) -> None:
+    kube.apply(oncallsync("paused", namespace, suspend=True))
+    wait_condition(kube, "paused", namespace, "Synced", "False", "Suspended")
+    assert sandbox.group("paused") is None
+    kube.apply(oncallsync("paused", namespace, suspend=False))
+    wait_for(lambda: sandbox.members("paused") == [PRIMARY_NOW], what="sync after resuming")
+
+
+def test_failures_are_posted_to_the_error_channel(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(
+        oncallsync(
+            "reported", namespace, pagerDuty={"schedules": ["PNOSUCH"]}, slack={"errorChannel": "C0ONCALL1"}
+        )
+    )
+    wait_condition(kube, "reported", namespace, "Ready", "False", "ScheduleNotFound")
+    messages = wait_for(
+        lambda: sandbox.control("GET", "slack/messages?channel=C0ONCALL1"), what="error message"
+    )
+    assert "ScheduleNotFound" in messages[0]["text"] and f"{namespace}/reported" in messages[0]["text"]
+
+
+def test_metrics_are_served_without_personal_data(
+    kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    from oncall_operator.localcluster import free_port
+    from support import scenario
+    from support.kube import operator_process
+
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "pagerduty",
+        "-n",
+        namespace,
+        f"--from-literal=token={scenario.PD_TOKEN}",
+    )
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "slack",
+        "-n",
+        namespace,
+        f"--from-literal=bot-token={scenario.SLACK_TOKEN}",
+    )
+    port = free_port()
+    env = {
+        "ONCALL_SLACK_URL": sandbox.server.slack_url,
+        "ONCALL_PAGERDUTY_URL": sandbox.server.pagerduty_url,
+        "ONCALL_CLOCK_URL": sandbox.server.url,
+        "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.server.ca_file),
+    }
+    with operator_process(
+        kube, "-n", namespace, "--metrics-port", str(port), env=env, log_path=tmp_path / "op.log"
+    ):
+        kube.apply(oncallsync("metered", namespace))
+        wait_condition(kube, "metered", namespace, "Ready", "True")
+
+        def scrape() -> str | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text: str = response.read().decode()
+            return text if 'oncall_operator_group_members{name="metered"' in text else None
+
+        text = wait_for(scrape, what="metrics")
+    for name in (
+        "syncs_total",
+        "sync_duration_seconds",
+        "api_requests_total",
+        "queue_depth",
+        "unmapped_users",
+    ):
+        assert f"oncall_operator_{name}" in text
+    assert 'api="slack",method="usergroups.create"' in text
+    assert "example.test" not in text and "xoxb" not in text

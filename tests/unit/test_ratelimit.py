@@ -48,3 +48,12 @@ async def test_pause_delays_everyone() -> None:
     started = loop.time()
     await limiter.acquire()
     assert loop.time() - started >= 0.15
+
+
+async def test_a_refused_request_is_refunded() -> None:
+    clock = FakeClock()
+    limiter = PriorityRateLimiter(2, window=60, clock=clock)
+    await limiter.acquire()
+    await limiter.acquire()
+    limiter.refund()  # the server answered 429: that request did not count
+    assert await limiter.acquire() == 0

@@ -137,6 +137,7 @@ class PagerDuty:
                         if response is not None
                         else 2.0
                     )
+                    account.limiter.refund()
                     account.limiter.pause(reset)
                     continue
                 if status >= 500 and attempt < 5:

@@ -38,6 +38,13 @@ class PriorityRateLimiter:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         self._notify()
 
+    def refund(self) -> None:
+        """A request the server refused (429) did not use the server's budget: give it back.
+        Without this, retries after a 429 fill the local window with requests that never counted."""
+        if self._grants:
+            self._grants.pop()
+            self._notify()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()

@@ -82,6 +82,7 @@ class SlackWorkspace:
     groups: tuple[float, dict[str, GroupState]] | None = None
     # Members as last read or verified, so a handoff needs one write and one read.
     members: dict[str, list[str]] = field(default_factory=dict)
+    groups_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _account(user: dict[str, Any]) -> SlackAccount:
@@ -152,6 +153,7 @@ class Slack:
                 API_REQUESTS.labels("slack", method, str(error.response.status_code)).inc()
                 code = error.response.get("error", "unknown")
                 if error.response.status_code == 429 or code == "ratelimited":
+                    limiter.refund()
                     limiter.pause(float(error.response.headers.get("Retry-After", "1") or 1))
                     continue
                 if error.response.status_code < 500:
@@ -218,11 +220,19 @@ class Slack:
         workspace = self.workspace(token)
         now = self._clock()
         if refresh or workspace.groups is None or now - workspace.groups[0] > GROUP_CACHE_SECONDS:
-            data = await self.call(token, "usergroups.list", include_disabled=True, include_users=False)
-            groups = {
-                g["handle"]: GroupState(g["id"], not g.get("date_delete")) for g in data.get("usergroups", [])
-            }
-            workspace.groups = (now, groups)
+            # One usergroups.list (Tier 2) at a time per workspace; waiters reuse its answer.
+            async with workspace.groups_lock:
+                fresh = workspace.groups is not None and workspace.groups[0] >= now
+                if not fresh:
+                    data = await self.call(
+                        token, "usergroups.list", include_disabled=True, include_users=False
+                    )
+                    groups = {
+                        g["handle"]: GroupState(g["id"], not g.get("date_delete"))
+                        for g in data.get("usergroups", [])
+                    }
+                    workspace.groups = (self._clock(), groups)
+        assert workspace.groups is not None
         return workspace.groups[1].get(handle)
 
     def forget_groups(self, token: str) -> None:
