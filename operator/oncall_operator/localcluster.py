@@ -8,6 +8,7 @@ service-account key. Not used by the operator itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +27,15 @@ from typing import Any
 import yaml
 
 READY_TIMEOUT_SECONDS = 90.0
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when the process that started it dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -184,7 +194,8 @@ class LocalControlPlane:
             [str(self.bin_dir / binary), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # stop() kills the whole group; nothing strays
+            start_new_session=True,  # stop() kills the whole group
+            preexec_fn=_die_with_parent,  # and a killed test run leaves nothing behind
         )
         self.processes.append(process)
 

@@ -11,7 +11,7 @@ from oncall_operator.sandbox.seed import SandboxSeed
 from oncall_operator.sandbox.server import SandboxServer
 from support import scenario
 from support.kube import Kube, operator_process
-from support.oncall import Sandbox
+from support.oncall import Sandbox, create_token_secrets, operator_env
 
 
 @pytest.fixture
@@ -23,31 +23,9 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def operator(kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path) -> Iterator[Path]:
     """The operator as users run it, watching the test's namespace, talking to the sandbox."""
-    kube.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "pagerduty",
-        "-n",
-        namespace,
-        f"--from-literal=token={scenario.PD_TOKEN}",
-    )
-    kube.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "slack",
-        "-n",
-        namespace,
-        f"--from-literal=bot-token={scenario.SLACK_TOKEN}",
-    )
+    create_token_secrets(kube, namespace)
     log = tmp_path / "operator.log"
-    env = {
-        "ONCALL_SLACK_URL": sandbox.server.slack_url,
-        "ONCALL_PAGERDUTY_URL": sandbox.server.pagerduty_url,
-        "ONCALL_CLOCK_URL": sandbox.server.url,
-        "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.server.ca_file),
-    }
+    env = operator_env(sandbox)
     with operator_process(kube, "-n", namespace, env=env, log_path=log) as process:
         yield log
         assert process.poll() is None, f"the operator died: {log.read_text()[-3000:]}"

@@ -438,34 +438,12 @@ def test_metrics_are_served_without_personal_data(
     import urllib.request
 
     from oncall_operator.localcluster import free_port
-    from support import scenario
     from support.kube import operator_process
+    from support.oncall import create_token_secrets, operator_env
 
-    kube.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "pagerduty",
-        "-n",
-        namespace,
-        f"--from-literal=token={scenario.PD_TOKEN}",
-    )
-    kube.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "slack",
-        "-n",
-        namespace,
-        f"--from-literal=bot-token={scenario.SLACK_TOKEN}",
-    )
+    create_token_secrets(kube, namespace)
     port = free_port()
-    env = {
-        "ONCALL_SLACK_URL": sandbox.server.slack_url,
-        "ONCALL_PAGERDUTY_URL": sandbox.server.pagerduty_url,
-        "ONCALL_CLOCK_URL": sandbox.server.url,
-        "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.server.ca_file),
-    }
+    env = operator_env(sandbox)
     with operator_process(
         kube, "-n", namespace, "--metrics-port", str(port), env=env, log_path=tmp_path / "op.log"
     ):

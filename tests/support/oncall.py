@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oncall_operator.sandbox.server import SandboxServer
+from support import scenario
 from support.kube import Kube, wait_for
 
 
@@ -86,3 +87,22 @@ def wait_condition(
 
 
 Probe = Callable[[], Any]
+
+
+def create_token_secrets(kube: Kube, namespace: str) -> None:
+    """The Secrets the test OnCallSyncs reference, holding the sandbox's tokens."""
+    for name, key, token in (
+        ("pagerduty", "token", scenario.PD_TOKEN),
+        ("slack", "bot-token", scenario.SLACK_TOKEN),
+    ):
+        kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={token}")
+
+
+def operator_env(sandbox: Sandbox) -> dict[str, str]:
+    """Points the operator process at the sandbox (APIs, CA and clock)."""
+    return {
+        "ONCALL_SLACK_URL": sandbox.server.slack_url,
+        "ONCALL_PAGERDUTY_URL": sandbox.server.pagerduty_url,
+        "ONCALL_CLOCK_URL": sandbox.server.url,
+        "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.server.ca_file),
+    }
