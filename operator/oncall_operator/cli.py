@@ -29,9 +29,7 @@ def _cmd_crds(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from oncall_operator.runtime import OperatorOptions, limit_malloc_arenas, run_operator
-
-    limit_malloc_arenas()  # before any thread starts
+    from oncall_operator.runtime import OperatorOptions, run_operator
 
     options = OperatorOptions(
         namespaces=tuple(args.namespace),

@@ -49,21 +49,6 @@ def configure_kopf(settings: kopf.OperatorSettings, options: OperatorOptions) ->
     settings.execution.max_workers = max(4, options.workers)
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates its own arena; the SDK and Kubernetes calls run in
-    worker threads, so RSS grows with them. Two arenas cut RSS at 1,000 resources from 219 to
-    195 MiB (docs/benchmarks.md). Same as MALLOC_ARENA_MAX=2; a no-op off glibc."""
-    import ctypes
-    import ctypes.util
-
-    m_arena_max = -8  # from glibc's malloc.h
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(m_arena_max, arenas)
-    except (OSError, AttributeError):
-        log.debug("mallopt unavailable; malloc arenas left as they are")
-
-
 async def run_operator(options: OperatorOptions) -> int:
     kopf.configure(
         verbose=options.verbose,

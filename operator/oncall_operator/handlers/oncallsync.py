@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -239,7 +239,7 @@ async def sync_once(
         group_id = await _apply(services, spec, slack_token, group_id, plan, priority)
     status = _status(spec, resolution, plan, group_id, now, boundary, generation)
     if not spec.dry_run and not plan.blocked_reason:
-        await _announce(services, spec, slack_token, previous, resolution, plan)
+        await _announce(services, spec, slack_token, previous, resolution)
     next_wake = min(boundary, now + resync) if boundary else now + resync
     return SyncOutcome(status, next_wake, boundary)
 
@@ -276,7 +276,6 @@ async def _announce(
     token: str,
     previous: dict[str, Any],
     resolution: Resolution,
-    plan: Plan,
 ) -> None:
     """Topic and handoff message, only when who is on call changed; sent last."""
     on_call_now = sorted({m.slack_user for m in resolution.on_call if m.slack_user})
@@ -587,6 +586,3 @@ async def on_delete(spec: kopf.Spec, namespace: str | None, status: kopf.Status,
         await services.slack.set_enabled(token, status["slackUserGroupId"], False, priority=0.0)
     except SyncError as error:
         raise kopf.TemporaryError(f"could not disable the group: {error.reason}", delay=10) from None
-
-
-__all__ = ["Services", "sync_once", "timedelta"]
