@@ -23,10 +23,18 @@ def _find_go() -> str | None:
     return shutil.which("go") or (str(venv_go) if venv_go.exists() else None)
 
 
+SERVER_LINE = pytest.StashKey[str]()
+
+
 def _report(config: pytest.Config, line: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    """Shown in the run's summary (output during fixtures is captured)."""
+    config.stash[SERVER_LINE] = line
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    line = config.stash.get(SERVER_LINE, None)
+    if line:
+        terminalreporter.write_line(line.strip())
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +94,11 @@ def _with_crds(request: pytest.FixtureRequest, cluster: Kube) -> Kube:
             "wait", "--for=condition=Established", f"crd/{document['metadata']['name']}", "--timeout=30s"
         )
     if not cluster.server_version:
-        cluster.server_version = cluster.kubectl("version", "-o", "json").stdout
+        import json
+
+        version = json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
+        cluster.server_version = version
+        _report(request.config, f"e2e: existing cluster (ONCALL_TEST_KUBECONFIG), kube-apiserver {version}")
     return cluster
 
 
