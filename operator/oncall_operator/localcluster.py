@@ -30,12 +30,12 @@ READY_TIMEOUT_SECONDS = 90.0
 
 
 def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGTERM it when the process that started it dies."""
+    """In the child: ask Linux to kill it when the process that started it dies (throwaway data)."""
     import ctypes
 
     pr_set_pdeathsig = 1
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def free_port() -> int:
