@@ -165,6 +165,8 @@ def test_templates_render_mentions_group_and_times() -> None:
     context = TemplateContext(mentions="<@UA>", group="@payments", start=NOW, end=NOW + HOUR)
     text = render_template("On call: {mentions} ({group}) until {end:%a %H:%M} since {start}", context)
     assert text == "On call: <@UA> (@payments) until Sun 13:00 since 2026-11-22 12:00 UTC"
+    berlin = render_template("until {end:%H:%M %Z}", context, "Europe/Berlin")
+    assert berlin == "until 14:00 CET"
 
 
 def test_everyone_unmapped_leaves_the_group_as_it_is() -> None:

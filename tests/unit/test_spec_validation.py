@@ -46,6 +46,15 @@ def test_defaults() -> None:
             "may only use",
         ),
         (spec(resyncInterval="ten minutes"), "resyncInterval"),
+        (
+            spec(
+                slack={
+                    **BASE["slack"],
+                    "topic": {"channels": ["C0123"], "template": "x", "timeZone": "Mars/Base"},
+                }
+            ),
+            "not an IANA time zone",
+        ),
         (spec(extra=1), "extra"),
     ],
 )

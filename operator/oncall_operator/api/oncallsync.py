@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from oncall_operator.api.common import CamelModel, Condition, SecretKeyRef
 from oncall_operator.api.crd import PrinterColumn, ResourceKind
@@ -30,6 +31,21 @@ _TEMPLATE_RULE: dict[str, Any] = {
     "fieldPath": ".template",
     "reason": "FieldValueInvalid",
 }
+
+
+def _check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(max_length=64, description="IANA time zone for {start} and {end}, e.g. Europe/Berlin."),
+    AfterValidator(_check_time_zone),
+]
 
 
 def _check_template(value: str) -> str:
@@ -116,6 +132,7 @@ class TopicSpec(CamelModel):
         min_length=1, max_length=20, description="Channels whose topic is set."
     )
     template: str = Field(min_length=1, max_length=250, description="Topic text; see TEMPLATE_FIELDS.")
+    time_zone: TimeZoneName = "UTC"
 
     _template = field_validator("template")(lambda cls, v: _check_template(v))
 
@@ -125,6 +142,7 @@ class HandoffMessageSpec(CamelModel):
 
     channel: str = Field(pattern=SLACK_CHANNEL_ID)
     template: str = Field(min_length=1, max_length=2000)
+    time_zone: TimeZoneName = "UTC"
 
     _template = field_validator("template")(lambda cls, v: _check_template(v))
 

@@ -6,7 +6,7 @@ No I/O here: handlers and clients gather the facts, these functions decide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -216,12 +216,14 @@ class TemplateContext:
     group: str
     start: datetime | None
     end: datetime | None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
-def render_template(template: str, context: TemplateContext) -> str:
-    """Fills {mentions}, {group}, {start[:fmt]}, {end[:fmt]} (strftime formats)."""
+def render_template(template: str, context: TemplateContext, time_zone: str = "UTC") -> str:
+    """Fills {mentions}, {group}, {start[:fmt]}, {end[:fmt]} (strftime formats, in `time_zone`)."""
     import re
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(time_zone)
 
     def substitute(match: re.Match[str]) -> str:
         name, fmt = match.group(1), match.group(3)
@@ -232,6 +234,6 @@ def render_template(template: str, context: TemplateContext) -> str:
         moment = context.start if name == "start" else context.end
         if moment is None:
             return "further notice"
-        return moment.strftime(fmt or "%Y-%m-%d %H:%M %Z")
+        return moment.astimezone(zone).strftime(fmt or "%Y-%m-%d %H:%M %Z")
 
     return re.sub(r"\{(mentions|group|start|end)(:([^{}]*))?\}", substitute, template)

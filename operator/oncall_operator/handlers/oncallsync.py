@@ -297,14 +297,16 @@ async def _announce(
         end=min(ends, default=None),
     )
     if spec.slack.topic:
-        topic = render_template(spec.slack.topic.template, context)
+        topic = render_template(spec.slack.topic.template, context, spec.slack.topic.time_zone)
         for channel in spec.slack.topic.channels:
             await services.slack.set_topic(token, channel, topic)
     if spec.slack.handoff_message and before is not None:
         await services.slack.post(
             token,
             spec.slack.handoff_message.channel,
-            render_template(spec.slack.handoff_message.template, context),
+            render_template(
+                spec.slack.handoff_message.template, context, spec.slack.handoff_message.time_zone
+            ),
         )
 
 
