@@ -33,7 +33,7 @@ import yaml
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.slack import METHOD_TIER, TIER_PER_MINUTE
-from oncall_operator.localcluster import LocalControlPlane
+from oncall_operator.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.sandbox.seed import SandboxSeed
 from oncall_operator.sandbox.server import SandboxServer
 
@@ -177,31 +177,14 @@ class Run:
         env = {
             **os.environ,
             "KUBECONFIG": str(plane.kubeconfig),
-            "ONCALL_SLACK_URL": self.sandbox.slack_url,
-            "ONCALL_PAGERDUTY_URL": self.sandbox.pagerduty_url,
-            "ONCALL_CLOCK_URL": self.sandbox.url,
-            "ONCALL_PAGERDUTY_CA_FILE": str(self.sandbox.ca_file),
+            **self.sandbox.operator_env(),
             "ONCALL_RATE_LIMIT_SCALE": str(scale),
             # As the Helm chart sets it: fewer malloc arenas for the SDKs' worker threads.
             "MALLOC_ARENA_MAX": "2",
         }
         self.log = (log_dir / f"operator-{int(time.time())}.log").open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "oncall_operator.cli",
-                "run",
-                "--standalone",
-                "-n",
-                namespace,
-                "--health-port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--workers",
-                "64",
-            ],
+            local_operator_command("-n", namespace, "--workers", "64"),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,

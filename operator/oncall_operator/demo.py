@@ -23,7 +23,7 @@ import yaml
 
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
-from oncall_operator.localcluster import LocalControlPlane
+from oncall_operator.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.sandbox.seed import load_seed
 from oncall_operator.sandbox.server import SandboxServer
 
@@ -136,25 +136,8 @@ def main() -> int:
         say("• Slack user groups before:")
         show_groups(sandbox, handles, names)
         log_path = Path(tempfile.mkdtemp(prefix="oncall-demo-log-")) / "operator.log"
-        env = {
-            **kubectl.env,
-            "ONCALL_SLACK_URL": sandbox.slack_url,
-            "ONCALL_PAGERDUTY_URL": sandbox.pagerduty_url,
-            "ONCALL_CLOCK_URL": sandbox.url,
-            "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.ca_file),
-        }
-        args = [
-            sys.executable,
-            "-m",
-            "oncall_operator.cli",
-            "run",
-            "--standalone",
-            "--health-port",
-            "0",
-            "--metrics-port",
-            "0",
-            *[f"--namespace={n}" for n in namespaces],
-        ]
+        env = {**kubectl.env, **sandbox.operator_env()}
+        args = local_operator_command(*[f"--namespace={n}" for n in namespaces])
         log = stack.enter_context(log_path.open("wb"))
         operator = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
 

@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -133,10 +134,6 @@ class LocalControlPlane:
     @property
     def kubectl(self) -> Path:
         return self.bin_dir / "kubectl"
-
-    @property
-    def helm(self) -> Path:
-        return self.bin_dir / "helm"
 
     @property
     def server(self) -> str:
@@ -275,8 +272,17 @@ class LocalControlPlane:
         self.cleanup()
 
 
-def build_control_plane(repo_root: Path) -> Path:
-    """Runs tests/controlplane/build.sh (a no-op when cached) and returns the bin dir."""
-    script = repo_root / "tests" / "controlplane" / "build.sh"
-    result = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
-    return Path(result.stdout.strip().splitlines()[-1])
+def local_operator_command(*extra: str) -> list[str]:
+    """`oncall-operator run` as the demo, tests and benchmarks start it: one replica, no ports."""
+    return [
+        sys.executable,
+        "-m",
+        "oncall_operator.cli",
+        "run",
+        "--standalone",
+        "--health-port",
+        "0",
+        "--metrics-port",
+        "0",
+        *extra,
+    ]

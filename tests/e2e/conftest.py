@@ -11,7 +11,7 @@ from oncall_operator.sandbox.seed import SandboxSeed
 from oncall_operator.sandbox.server import SandboxServer
 from support import scenario
 from support.kube import Kube, operator_process
-from support.oncall import Sandbox, create_token_secrets, operator_env
+from support.oncall import Sandbox, create_token_secrets
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def operator(kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path) -> It
     """The operator as users run it, watching the test's namespace, talking to the sandbox."""
     create_token_secrets(kube, namespace)
     log = tmp_path / "operator.log"
-    env = operator_env(sandbox)
+    env = sandbox.server.operator_env()
     with operator_process(kube, "-n", namespace, env=env, log_path=log) as process:
         yield log
         assert process.poll() is None, f"the operator died: {log.read_text()[-3000:]}"

@@ -439,11 +439,11 @@ def test_metrics_are_served_without_personal_data(
 
     from oncall_operator.localcluster import free_port
     from support.kube import operator_process
-    from support.oncall import create_token_secrets, operator_env
+    from support.oncall import create_token_secrets
 
     create_token_secrets(kube, namespace)
     port = free_port()
-    env = operator_env(sandbox)
+    env = sandbox.server.operator_env()
     with operator_process(
         kube, "-n", namespace, "--metrics-port", str(port), env=env, log_path=tmp_path / "op.log"
     ):

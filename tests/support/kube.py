@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from oncall_operator.localcluster import local_operator_command
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,21 +92,8 @@ def operator_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Runs `oncall-operator run` as users do, as a child process."""
     log = log_path.open("wb")
-    command = [
-        sys.executable,
-        "-m",
-        "oncall_operator.cli",
-        "run",
-        "--standalone",
-        "--health-port",
-        "0",
-        "--metrics-port",
-        "0",
-        "--verbose",
-        *args,
-    ]
     process = subprocess.Popen(
-        command,
+        local_operator_command("--verbose", *args),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**kube.env(), **(env or {})},

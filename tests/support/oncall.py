@@ -96,13 +96,3 @@ def create_token_secrets(kube: Kube, namespace: str) -> None:
         ("slack", "bot-token", scenario.SLACK_TOKEN),
     ):
         kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={token}")
-
-
-def operator_env(sandbox: Sandbox) -> dict[str, str]:
-    """Points the operator process at the sandbox (APIs, CA and clock)."""
-    return {
-        "ONCALL_SLACK_URL": sandbox.server.slack_url,
-        "ONCALL_PAGERDUTY_URL": sandbox.server.pagerduty_url,
-        "ONCALL_CLOCK_URL": sandbox.server.url,
-        "ONCALL_PAGERDUTY_CA_FILE": str(sandbox.server.ca_file),
-    }

@@ -8,18 +8,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ApiModel(BaseModel):
-    """Base for resource models: camelCase on the wire, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=None)
-
-
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
-class CamelModel(ApiModel):
+class CamelModel(BaseModel):
+    """Base for resource models: camelCase on the wire, unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=camel)
 
 

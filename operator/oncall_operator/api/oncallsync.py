@@ -22,8 +22,7 @@ SlackUserId = Annotated[str, Field(pattern=SLACK_USER_ID)]
 SlackChannelId = Annotated[str, Field(pattern=SLACK_CHANNEL_ID)]
 EscalationLevel = Annotated[int, Field(ge=1, le=20)]
 
-# A template may use only these fields; anything else is refused at admission.
-TEMPLATE_FIELDS = ("mentions", "group", "start", "end")
+# A template may use only {mentions}, {group}, {start[:fmt]}, {end[:fmt]}; anything else is refused at admission.
 TEMPLATE_PATTERN = r"^([^{}]|\{(mentions|group|start|end)(:[^{}]*)?\})*$"
 _TEMPLATE_RULE: dict[str, Any] = {
     "rule": f"self.template.matches('{TEMPLATE_PATTERN.replace(chr(92), chr(92) * 2)}')",
@@ -131,7 +130,11 @@ class TopicSpec(CamelModel):
     channels: list[SlackChannelId] = Field(
         min_length=1, max_length=20, description="Channels whose topic is set."
     )
-    template: str = Field(min_length=1, max_length=250, description="Topic text; see TEMPLATE_FIELDS.")
+    template: str = Field(
+        min_length=1,
+        max_length=250,
+        description="Topic text with {mentions}, {group}, {start[:fmt]}, {end[:fmt]}.",
+    )
     time_zone: TimeZoneName = "UTC"
 
     _template = field_validator("template")(lambda cls, v: _check_template(v))

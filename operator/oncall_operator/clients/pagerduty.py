@@ -61,8 +61,6 @@ class _OnCallRequest:
 class PagerDutyAccount:
     """Everything shared by the resources that use one token."""
 
-    token: str
-    base_url: str
     limiter: PriorityRateLimiter
     client: MeteredRestClient
     emails: dict[str, tuple[float, str | None]] = field(default_factory=dict)
@@ -105,8 +103,6 @@ class PagerDuty:
             client.max_http_attempts = 4
             client.sleep_timer = 0.5
             self._accounts[key] = PagerDutyAccount(
-                token,
-                self.base_url,
                 PriorityRateLimiter(ACCOUNT_LIMIT_PER_MINUTE * self.rate_limit_scale),
                 client,
             )

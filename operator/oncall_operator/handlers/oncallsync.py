@@ -144,7 +144,6 @@ class SyncOutcome:
     status: dict[str, Any]
     next_wake: datetime
     boundary: datetime | None
-    error: SyncError | None = None
 
 
 async def _map_accounts(

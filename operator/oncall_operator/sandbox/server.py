@@ -306,6 +306,15 @@ class SandboxServer:
         client.url = self.pagerduty_url
         return client
 
+    def operator_env(self) -> dict[str, str]:
+        """Environment pointing an operator process at this sandbox: APIs, CA and clock."""
+        return {
+            "ONCALL_SLACK_URL": self.slack_url,
+            "ONCALL_PAGERDUTY_URL": self.pagerduty_url,
+            "ONCALL_PAGERDUTY_CA_FILE": str(self.ca_file),
+            "ONCALL_CLOCK_URL": self.url,
+        }
+
     @property
     def control(self) -> SandboxControl:
         return SandboxControl(self.url)
