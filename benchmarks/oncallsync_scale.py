@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
+from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.slack import METHOD_TIER, TIER_PER_MINUTE
-from oncall_operator.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.sandbox.seed import SandboxSeed
-from oncall_operator.sandbox.server import SandboxServer
+from oncall_sandbox.seed import SandboxSeed
+from oncall_sandbox.server import SandboxServer
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 PEOPLE = 200

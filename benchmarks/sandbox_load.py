@@ -18,7 +18,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from oncall_operator.sandbox import SandboxServer
+from oncall_sandbox import SandboxServer
 
 TOTAL = 10_000
 WORKERS = 8

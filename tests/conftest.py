@@ -56,7 +56,7 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         yield _with_crds(request, cluster)
         return
 
-    from oncall_operator.localcluster import LocalControlPlane
+    from oncall_devkit.localcluster import LocalControlPlane
 
     bin_dir = os.environ.get("ONCALL_CONTROLPLANE_BIN")
     if not bin_dir:

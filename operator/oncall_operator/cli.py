@@ -50,12 +50,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_operator(options))
 
 
-def _cmd_sandbox(args: argparse.Namespace, rest: Sequence[str]) -> int:
-    from oncall_operator.sandbox.server import main as sandbox_main
-
-    return sandbox_main(list(rest))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncall-operator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,17 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--test-kinds", action="store_true", help=argparse.SUPPRESS)
     crds.set_defaults(handler=_cmd_crds)
 
-    sub.add_parser(
-        "sandbox", help="run the Slack + PagerDuty emulator (see 'sandbox --help')", add_help=False
-    )
     sub.add_parser("version", help="print the version").set_defaults(handler=_cmd_version)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "sandbox":
-        return _cmd_sandbox(argparse.Namespace(), argv[1:])
     args = build_parser().parse_args(argv)
     if args.command != "run":  # Kopf configures logging for `run`
         logging.basicConfig(level=logging.INFO)

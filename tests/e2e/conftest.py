@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from oncall_operator.sandbox.seed import SandboxSeed
-from oncall_operator.sandbox.server import SandboxServer
+from oncall_sandbox.seed import SandboxSeed
+from oncall_sandbox.server import SandboxServer
 from support import scenario
 from support.kube import Kube, operator_process
 from support.oncall import Sandbox, create_token_secrets

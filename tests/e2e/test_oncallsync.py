@@ -372,7 +372,7 @@ def test_operator_traffic_matches_the_official_specs(
     kube: Kube, namespace: str, sandbox: Sandbox, operator: Path, specs_dir: Path
 ) -> None:
     """Every request the operator's SDK clients send, and every answer, against the vendors' specs."""
-    from oncall_operator.sandbox.contract import validate_exchanges
+    from oncall_sandbox.contract import validate_exchanges
 
     control = sandbox.server.control
     control.record_exchanges(True)
@@ -437,7 +437,7 @@ def test_metrics_are_served_without_personal_data(
 ) -> None:
     import urllib.request
 
-    from oncall_operator.localcluster import free_port
+    from oncall_devkit.localcluster import free_port
     from support.kube import operator_process
     from support.oncall import create_token_secrets
 

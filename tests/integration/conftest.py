@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from oncall_operator.sandbox import SandboxServer, load_seed
-from oncall_operator.sandbox.seed import DEFAULT_SEED_PATH, SandboxSeed
+from oncall_sandbox import SandboxServer, load_seed
+from oncall_sandbox.seed import DEFAULT_SEED_PATH, SandboxSeed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_START = "2025-06-02T08:30:00+02:00"

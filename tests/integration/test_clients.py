@@ -10,7 +10,7 @@ import pytest
 from oncall_operator.clients.errors import SyncError
 from oncall_operator.clients.pagerduty import PagerDuty
 from oncall_operator.clients.slack import Slack
-from oncall_operator.sandbox import SandboxServer
+from oncall_sandbox import SandboxServer
 
 SLACK_TOKEN = "xoxb-sandbox-bot"
 PD_TOKEN = "pd-sandbox-token"

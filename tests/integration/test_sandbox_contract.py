@@ -10,8 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from oncall_operator.sandbox import SandboxServer
-from oncall_operator.sandbox.contract import KNOWN_EXCEPTIONS, specs_dir_for, validate_exchanges
+from oncall_sandbox import SandboxServer
+from oncall_sandbox.contract import KNOWN_EXCEPTIONS, specs_dir_for, validate_exchanges
 
 pytestmark = pytest.mark.contract
 

@@ -16,8 +16,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from oncall_operator.sandbox import ControlError, SandboxServer, SeedError, load_seed
-from oncall_operator.sandbox.seed import DEFAULT_SEED_PATH
+from oncall_sandbox import ControlError, SandboxServer, SeedError, load_seed
+from oncall_sandbox.seed import DEFAULT_SEED_PATH
 
 
 def _raw(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -197,7 +197,7 @@ def test_seed_errors_name_file_path_and_problem(tmp_path: Path) -> None:
 def test_cli_starts_fast_and_prints_the_real_port() -> None:
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "oncall_operator.sandbox", "--port", "0", "--tls-port", "-1"],
+        [sys.executable, "-m", "oncall_sandbox", "--port", "0", "--tls-port", "-1"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -219,7 +219,7 @@ def test_cli_rejects_bad_seed(tmp_path: Path) -> None:
     bad = tmp_path / "seed.yaml"
     bad.write_text("slack: {}\npagerduty: {}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "oncall_operator.sandbox", "--seed", str(bad), "--port", "0"],
+        [sys.executable, "-m", "oncall_sandbox", "--seed", str(bad), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall_operator.sandbox import SandboxServer
+from oncall_sandbox import SandboxServer
 
 BERLIN = {"time_zone": "Europe/Berlin"}
 

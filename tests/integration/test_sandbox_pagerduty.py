@@ -5,7 +5,7 @@ from __future__ import annotations
 import pagerduty
 import pytest
 
-from oncall_operator.sandbox import SandboxServer
+from oncall_sandbox import SandboxServer
 
 
 def test_iter_all_users_pages_to_the_end(sandbox: SandboxServer) -> None:

@@ -12,7 +12,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from oncall_operator.sandbox import SandboxServer
+from oncall_sandbox import SandboxServer
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 

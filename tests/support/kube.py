@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from oncall_operator.localcluster import local_operator_command
+from oncall_devkit.localcluster import local_operator_command
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]

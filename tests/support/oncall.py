@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oncall_operator.sandbox.server import SandboxServer
+from oncall_sandbox.server import SandboxServer
 from support import scenario
 from support.kube import Kube, wait_for
 

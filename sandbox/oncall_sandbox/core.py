@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_operator.sandbox.clock import Clock
-from oncall_operator.sandbox.faults import FaultSet
-from oncall_operator.sandbox.limits import SlidingWindow
-from oncall_operator.sandbox.state import SandboxState
+from oncall_sandbox.clock import Clock
+from oncall_sandbox.faults import FaultSet
+from oncall_sandbox.limits import SlidingWindow
+from oncall_sandbox.state import SandboxState
 
-log = logging.getLogger("oncall_operator.sandbox")
+log = logging.getLogger("oncall_sandbox")
 
 REQUEST_LOG_LIMIT = 100_000
 EXCHANGE_LIMIT = 20_000

@@ -336,4 +336,5 @@ def load_seed(path: str | Path) -> SandboxSeed:
     return parse_seed(document, str(file))
 
 
-DEFAULT_SEED_PATH = Path(__file__).resolve().parents[3] / "examples" / "sandbox-seed.yaml"
+# The demo seed ships inside the package (examples/sandbox-seed.yaml links to it).
+DEFAULT_SEED_PATH = Path(__file__).resolve().parent / "seeds" / "demo.yaml"

@@ -8,8 +8,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from oncall_operator.sandbox.clock import Clock
-from oncall_operator.sandbox.seed import (
+from oncall_sandbox.clock import Clock
+from oncall_sandbox.seed import (
     EscalationPolicy,
     PagerDutyTeam,
     PagerDutyUser,

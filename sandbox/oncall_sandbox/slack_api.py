@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from oncall_operator.sandbox.core import SANDBOX, Sandbox
-from oncall_operator.sandbox.limits import retry_after
-from oncall_operator.sandbox.seed import SlackUser
-from oncall_operator.sandbox.state import Channel, SlackState, Token, Usergroup
+from oncall_sandbox.core import SANDBOX, Sandbox
+from oncall_sandbox.limits import retry_after
+from oncall_sandbox.seed import SlackUser
+from oncall_sandbox.state import Channel, SlackState, Token, Usergroup
 
 TOPIC_MAX = 250  # conversations.setTopic: "too_long" past 250 characters
 TEXT_MAX = 40_000  # chat.postMessage truncates/refuses past 40k characters

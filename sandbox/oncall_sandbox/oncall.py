@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from oncall_operator.sandbox.seed import Restriction, Schedule, ScheduleLayer, ScheduleOverride
+from oncall_sandbox.seed import Restriction, Schedule, ScheduleLayer, ScheduleOverride
 
 MAX_SEGMENTS = 200_000  # a 1-second turn over 90 days must not exhaust memory
 LOOKAROUND_CAP = timedelta(days=35)

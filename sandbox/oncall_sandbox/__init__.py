@@ -1,8 +1,8 @@
 """A stateful emulator of the Slack Web API and PagerDuty REST API v2 subset the operator uses."""
 
-from oncall_operator.sandbox.client import ControlError, SandboxControl
-from oncall_operator.sandbox.seed import SandboxSeed, SeedError, load_seed, parse_seed
-from oncall_operator.sandbox.server import SandboxServer, create_app, main, serve
+from oncall_sandbox.client import ControlError, SandboxControl
+from oncall_sandbox.seed import SandboxSeed, SeedError, load_seed, parse_seed
+from oncall_sandbox.server import SandboxServer, create_app, main, serve
 
 __all__ = [
     "ControlError",

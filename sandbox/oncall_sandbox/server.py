@@ -17,15 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_operator.sandbox import control_api, pagerduty_api, slack_api
-from oncall_operator.sandbox.client import SandboxControl
-from oncall_operator.sandbox.clock import Clock
-from oncall_operator.sandbox.core import REQUEST_LOG_LIMIT, SANDBOX, Sandbox
-from oncall_operator.sandbox.faults import Fault
-from oncall_operator.sandbox.limits import retry_after
-from oncall_operator.sandbox.seed import DEFAULT_SEED_PATH, SandboxSeed, SeedError, SlackPlan, load_seed
-from oncall_operator.sandbox.state import SandboxState
-from oncall_operator.sandbox.tls import TlsFiles, generate
+from oncall_sandbox import control_api, pagerduty_api, slack_api
+from oncall_sandbox.client import SandboxControl
+from oncall_sandbox.clock import Clock
+from oncall_sandbox.core import REQUEST_LOG_LIMIT, SANDBOX, Sandbox
+from oncall_sandbox.faults import Fault
+from oncall_sandbox.limits import retry_after
+from oncall_sandbox.seed import DEFAULT_SEED_PATH, SandboxSeed, SeedError, SlackPlan, load_seed
+from oncall_sandbox.state import SandboxState
+from oncall_sandbox.tls import TlsFiles, generate
 
 Handler = Any  # aiohttp's middleware handler type is not exported in a typed form
 
@@ -187,9 +187,12 @@ async def serve(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oncall-operator sandbox", description="Slack + PagerDuty emulator")
+    parser = argparse.ArgumentParser(prog="oncall-sandbox", description="Slack + PagerDuty emulator")
     parser.add_argument(
-        "--seed", type=Path, default=DEFAULT_SEED_PATH, help="seed YAML (default: examples/sandbox-seed.yaml)"
+        "--seed",
+        type=Path,
+        default=DEFAULT_SEED_PATH,
+        help="seed YAML (default: the packaged demo seed, examples/sandbox-seed.yaml)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099, help="0 picks a free port")

@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
-from oncall_operator.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.sandbox.seed import load_seed
-from oncall_operator.sandbox.server import SandboxServer
+from oncall_sandbox.seed import load_seed
+from oncall_sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -9,11 +9,11 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from oncall_operator.sandbox import oncall
-from oncall_operator.sandbox.core import SANDBOX, Sandbox, request_entry
-from oncall_operator.sandbox.faults import Fault
-from oncall_operator.sandbox.seed import SeedError, SlackPlan, parse_seed
-from oncall_operator.sandbox.state import Token
+from oncall_sandbox import oncall
+from oncall_sandbox.core import SANDBOX, Sandbox, request_entry
+from oncall_sandbox.faults import Fault
+from oncall_sandbox.seed import SeedError, SlackPlan, parse_seed
+from oncall_sandbox.state import Token
 
 PREFIX = "/_sandbox"
 M = TypeVar("M", bound=BaseModel)
@@ -268,7 +268,7 @@ async def rate_limits(request: web.Request) -> web.Response:
 
 
 def _slack_methods() -> set[str]:
-    from oncall_operator.sandbox.slack_api import METHODS
+    from oncall_sandbox.slack_api import METHODS
 
     return set(METHODS)
 

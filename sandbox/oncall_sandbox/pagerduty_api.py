@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from oncall_operator.sandbox import oncall
-from oncall_operator.sandbox.core import SANDBOX, Sandbox
-from oncall_operator.sandbox.limits import retry_after
-from oncall_operator.sandbox.seed import EscalationPolicy, PagerDutyUser, Schedule, ScheduleOverride
-from oncall_operator.sandbox.state import PagerDutyState
+from oncall_sandbox import oncall
+from oncall_sandbox.core import SANDBOX, Sandbox
+from oncall_sandbox.limits import retry_after
+from oncall_sandbox.seed import EscalationPolicy, PagerDutyUser, Schedule, ScheduleOverride
+from oncall_sandbox.state import PagerDutyState
 
 PREFIX = "/pagerduty"
 OFFSET_CAP = 10_000  # PD refuses classic pagination past offset+limit 10,000

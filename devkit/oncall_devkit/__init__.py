@@ -1,0 +1,1 @@
+"""Development tooling, never shipped: the local control plane and the `make demo` driver."""

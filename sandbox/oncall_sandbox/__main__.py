@@ -1,0 +1,5 @@
+"""`python -m oncall_sandbox`."""
+
+from oncall_sandbox.server import main
+
+raise SystemExit(main())
