@@ -33,7 +33,7 @@ import yaml
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
-from oncall_operator.clients.slack import METHOD_TIER, TIER_PER_MINUTE
+from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.seed import SandboxSeed
 from oncall_sandbox.server import SandboxServer
 
@@ -171,8 +171,8 @@ class Run:
         self.plane, self.scale, self.namespace = plane, scale, namespace
         self.sandbox = SandboxServer(seed, time_scale=scale).start()
         control = self.sandbox.control
-        for method, tier in METHOD_TIER.items():
-            control.rate_limit(api="slack", method=method, per_minute=int(TIER_PER_MINUTE[tier] * scale))
+        for method in METHOD_TIER:
+            control.rate_limit(api="slack", method=method, per_minute=int(per_minute(method) * scale))
         control.rate_limit(api="pagerduty", per_minute=int(960 * scale))
         env = {
             **os.environ,
@@ -354,7 +354,7 @@ def scenario_burst(plane: LocalControlPlane, count: int, scale: float, log_dir: 
         )
         # Slack's Tier 2 budget, scaled like everything else in this run: a sliding window of
         # `limit` writes per real minute lets `limit` through at once, `limit` more a minute later...
-        limit = int(TIER_PER_MINUTE[METHOD_TIER["usergroups.users.update"]] * scale)
+        limit = int(per_minute("usergroups.users.update") * scale)
         bound_real = ((count - 1) // limit) * 60.0
         return {
             "burst_resources": count,

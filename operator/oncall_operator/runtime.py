@@ -1,40 +1,39 @@
-"""Starts the operator: Kopf settings, handler registration, metrics, health."""
+"""Starts the operator: shared services, an explicit registry of kinds, Kopf settings, metrics."""
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 import random
-from dataclasses import dataclass
+import socket
 from typing import Any
 
 import kopf
 
 from oncall_operator import API_GROUP
+from oncall_operator.clients.kube import connection_info
+from oncall_operator.kinds import Kind, oncallsync, smokeprobe
 from oncall_operator.metrics import serve_metrics
+from oncall_operator.services import Services
+from oncall_operator.settings import Settings
 
-log = logging.getLogger(__name__)
-
-HANDLER_MODULES = ("oncall_operator.handlers.oncallsync",)
-TEST_HANDLER_MODULES = ("oncall_operator.handlers.smoke",)
-
-
-@dataclass(frozen=True)
-class OperatorOptions:
-    namespaces: tuple[str, ...] = ()
-    all_namespaces: bool = False
-    standalone: bool = False
-    peering_name: str | None = None
-    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
-    metrics_port: int = 9090
-    log_format: str = "text"
-    verbose: bool = False
-    with_test_kinds: bool = False
-    workers: int = 16
-    priority: int | None = None
+# The kinds the operator serves, and those only the test suites use.
+KINDS: tuple[Kind, ...] = (oncallsync.KIND,)
+TEST_KINDS: tuple[Kind, ...] = (smokeprobe.KIND,)
+# Loggers that print request parameters (emails, tokens) at DEBUG: quiet whatever -v says.
+QUIET_LOGGERS = (
+    "slack_sdk",
+    "pagerduty",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "urllib3",
+    "kubernetes",
+)
 
 
-def configure_kopf(settings: kopf.OperatorSettings, options: OperatorOptions) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, workers: int) -> None:
     """Our own annotation/finalizer names, decided once (changing them re-runs handlers)."""
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
@@ -43,38 +42,52 @@ def configure_kopf(settings: kopf.OperatorSettings, options: OperatorOptions) ->
     )
     # Handlers' log lines are not Events: we post Events ourselves, with ids only.
     settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "oncall-operator"
+    settings.posting.reporting_instance = os.environ.get("HOSTNAME") or socket.gethostname()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.batching.error_delays = (1, 2, 5, 10, 30)
-    settings.execution.max_workers = max(4, options.workers)
+    settings.execution.max_workers = max(4, workers)
 
 
-async def run_operator(options: OperatorOptions) -> int:
+def build_registry(services: Services) -> kopf.OperatorRegistry:
+    settings = services.settings
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(services.kube.configuration)
+
+    @kopf.on.startup(registry=registry)
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings, services.settings.workers)
+
+    for kind in KINDS + (TEST_KINDS if settings.with_test_kinds else ()):
+        kind.register(registry, services)
+    return registry
+
+
+async def run_operator(settings: Settings) -> int:
     kopf.configure(
-        verbose=options.verbose,
-        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
+        verbose=settings.verbose,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
-    # SDKs log request parameters (emails included) at DEBUG: keep them quiet whatever -v says.
-    for noisy in ("slack_sdk", "pagerduty", "httpx", "httpx2", "httpcore", "urllib3", "kubernetes"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    for module in HANDLER_MODULES + (TEST_HANDLER_MODULES if options.with_test_kinds else ()):
-        importlib.import_module(module)
-
-    @kopf.on.startup()
-    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_kopf(settings, options)
-
-    if options.metrics_port:
-        serve_metrics(options.metrics_port)
-    clusterwide = options.all_namespaces or not options.namespaces
-    await kopf.operator(
-        standalone=options.standalone or options.peering_name is None,
-        peering_name=options.peering_name,
-        liveness_endpoint=options.liveness_endpoint,
-        clusterwide=clusterwide,
-        namespaces=() if clusterwide else options.namespaces,
-        # Peering pauses peers of equal priority, so each replica gets its own.
-        priority=options.priority if options.priority is not None else random.randint(1, 1_000_000),
-        memo=kopf.Memo(workers=options.workers),
-    )
+    services = Services.build(settings)
+    try:
+        if settings.metrics_port:
+            serve_metrics(settings.metrics_port, settings.metrics_host)
+        await kopf.operator(
+            registry=build_registry(services),
+            standalone=settings.standalone or settings.peering is None,
+            peering_name=settings.peering,
+            liveness_endpoint=settings.liveness_endpoint,
+            clusterwide=settings.clusterwide,
+            namespaces=() if settings.clusterwide else settings.namespaces,
+            # Peering pauses peers of equal priority, so each replica gets its own.
+            priority=settings.priority if settings.priority is not None else random.randint(1, 1_000_000),
+        )
+    finally:
+        services.close()
     return 0

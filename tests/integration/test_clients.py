@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from oncall_operator.clients.errors import SyncError
 from oncall_operator.clients.pagerduty import PagerDuty
 from oncall_operator.clients.slack import Slack
+from oncall_operator.core.errors import Misconfigured, NotFound, Unauthorized
 from oncall_sandbox import SandboxServer
 
 SLACK_TOKEN = "xoxb-sandbox-bot"
@@ -42,10 +42,10 @@ async def test_on_call_reads_of_resources_sharing_a_token_are_batched(sandbox: S
 
 async def test_pagerduty_errors_have_reasons(sandbox: SandboxServer) -> None:
     client = pagerduty(sandbox)
-    with pytest.raises(SyncError) as not_found:
+    with pytest.raises(NotFound) as not_found:
         await client.check_exists(PD_TOKEN, "schedules", "PNOSUCH1")
     assert not_found.value.reason == "ScheduleNotFound"
-    with pytest.raises(SyncError) as auth:
+    with pytest.raises(Unauthorized) as auth:
         await client.check_exists("pd-wrong-token", "schedules", "PSPAYP1")
     assert auth.value.reason == "AuthFailed"
 
@@ -86,17 +86,17 @@ async def test_slack_429_waits_for_retry_after_and_succeeds(sandbox: SandboxServ
 
 async def test_slack_errors_have_reasons(sandbox: SandboxServer) -> None:
     slack = Slack(sandbox.slack_url)
-    with pytest.raises(SyncError) as scope:
+    with pytest.raises(Unauthorized) as scope:
         await slack.set_members("xoxb-sandbox-limited", "S0SBXPAY1", ["U0SBX0B02"], priority=0)
     assert scope.value.reason == "MissingScope" and "usergroups:write" in scope.value.message
-    with pytest.raises(SyncError) as auth:
+    with pytest.raises(Unauthorized) as auth:
         await slack.members("xoxb-nope", "S0SBXPAY1")
     assert auth.value.reason == "AuthFailed"
-    with pytest.raises(SyncError) as channel:
+    with pytest.raises(Misconfigured) as channel:
         await slack.set_topic(SLACK_TOKEN, "C0SBXGEN3", "hello")
     assert channel.value.reason == "NotInChannel"
     sandbox.control.set_plan("free")
-    with pytest.raises(SyncError) as plan:
+    with pytest.raises(Misconfigured) as plan:
         await slack.find_group(SLACK_TOKEN, "payments-oncall")
     assert plan.value.reason == "PlanUpgradeRequired"
 

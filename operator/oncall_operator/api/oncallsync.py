@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from oncall_operator.api.common import CamelModel, Condition, SecretKeyRef
+from oncall_operator.api.common import (
+    PAGERDUTY_ID,
+    SLACK_CHANNEL_ID,
+    SLACK_USER_ID,
+    CamelModel,
+    Condition,
+    Duration,
+    PagerDutyId,
+    SecretKeyRef,
+    SlackChannelId,
+    SlackUserId,
+)
 from oncall_operator.api.crd import PrinterColumn, ResourceKind
 
-PAGERDUTY_ID = r"^P[A-Z0-9]{2,}$"
-SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"
-SLACK_CHANNEL_ID = r"^[CG][A-Z0-9]{2,}$"
-DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
-
-PagerDutyId = Annotated[str, Field(pattern=PAGERDUTY_ID)]
-SlackUserId = Annotated[str, Field(pattern=SLACK_USER_ID)]
-SlackChannelId = Annotated[str, Field(pattern=SLACK_CHANNEL_ID)]
 EscalationLevel = Annotated[int, Field(ge=1, le=20)]
 
 # A template may use only {mentions}, {group}, {start[:fmt]}, {end[:fmt]}; anything else is refused at admission.
@@ -30,6 +34,15 @@ _TEMPLATE_RULE: dict[str, Any] = {
     "fieldPath": ".template",
     "reason": "FieldValueInvalid",
 }
+
+ResyncInterval = Annotated[
+    str,
+    Duration(
+        timedelta(seconds=30),
+        timedelta(hours=24),
+        "Safety-net resync that catches edits made by hand; syncs happen at each shift boundary anyway.",
+    ),
+]
 
 
 def _check_time_zone(value: str) -> str:
@@ -69,8 +82,29 @@ class OnDelete(StrEnum):
     DISABLE_GROUP = "disableGroup"
 
 
+class UnmappedReason(StrEnum):
+    """Why an on-call PagerDuty user has no member in the group."""
+
+    NO_SLACK_ACCOUNT = "NoSlackAccount"
+    SLACK_USER_DEACTIVATED = "SlackUserDeactivated"
+    SLACK_USER_IS_BOT = "SlackUserIsBot"
+    SLACK_USER_IS_GUEST = "SlackUserIsGuest"
+    NO_EMAIL = "NoEmail"
+    LOOKUP_FAILED = "LookupFailed"
+
+
+class OnCallSyncReason(StrEnum):
+    """Outcomes of a sync (failures reaching the services are `ExternalReason`s)."""
+
+    GROUP_MATCHES_ON_CALL = "GroupMatchesOnCall"
+    DRY_RUN = "DryRun"
+    SAFETY_LIMIT = "SafetyLimit"
+    UNMAPPED_USERS = "UnmappedUsers"
+    RECOVERED = "Recovered"  # an Event: a sync succeeded after failures
+
+
 class EscalationPolicyRef(CamelModel):
-    id: str = Field(pattern=PAGERDUTY_ID, description="PagerDuty escalation policy id.")
+    id: str = Field(pattern=PAGERDUTY_ID, max_length=20, description="PagerDuty escalation policy id.")
     levels: list[EscalationLevel] = Field(
         default=[],
         max_length=20,
@@ -79,6 +113,8 @@ class EscalationPolicyRef(CamelModel):
 
 
 class PagerDutySource(CamelModel):
+    """Where on-call comes from."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -96,7 +132,7 @@ class PagerDutySource(CamelModel):
         default=[], max_length=50, description="PagerDuty schedule ids whose on-call users join."
     )
     escalation_policies: list[EscalationPolicyRef] = Field(
-        default=[], max_length=50, description="Escalation policies (and levels) whose on-call join."
+        default=[], max_length=50, description="Escalation policies (and levels) whose on-call users join."
     )
     scope: Scope = Field(
         default=Scope.ON_CALL_NOW,
@@ -111,6 +147,8 @@ class PagerDutySource(CamelModel):
 
 
 class UserGroupRef(CamelModel):
+    """The Slack user group to keep in sync."""
+
     handle: str = Field(
         min_length=1,
         max_length=80,
@@ -118,13 +156,17 @@ class UserGroupRef(CamelModel):
         description="The @handle of the group.",
     )
     name: str | None = Field(
-        default=None, max_length=80, description="Display name when the group is created."
+        default=None,
+        max_length=80,
+        description="Display name when the group is created (default: the handle).",
     )
-    description: str | None = Field(default=None, max_length=140)
+    description: str | None = Field(default=None, max_length=140, description="Description when created.")
     create: bool = Field(default=True, description="Create the group when no group has this handle.")
 
 
 class TopicSpec(CamelModel):
+    """A channel topic rewritten when who is on call changes."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_TEMPLATE_RULE]})
 
     channels: list[SlackChannelId] = Field(
@@ -141,34 +183,47 @@ class TopicSpec(CamelModel):
 
 
 class HandoffMessageSpec(CamelModel):
+    """A message posted when who is on call changes."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_TEMPLATE_RULE]})
 
-    channel: str = Field(pattern=SLACK_CHANNEL_ID)
-    template: str = Field(min_length=1, max_length=2000)
+    channel: str = Field(pattern=SLACK_CHANNEL_ID, max_length=20, description="Channel to post in.")
+    template: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Message text with {mentions}, {group}, {start[:fmt]}, {end[:fmt]}.",
+    )
     time_zone: TimeZoneName = "UTC"
 
     _template = field_validator("template")(lambda cls, v: _check_template(v))
 
 
 class SlackTarget(CamelModel):
+    """Where on-call goes."""
+
     token_secret_ref: SecretKeyRef = Field(description="Secret key holding a Slack bot token (xoxb-...).")
-    user_group: UserGroupRef
+    user_group: UserGroupRef = Field(description="The user group whose members are set.")
     always_include: list[SlackUserId] = Field(
         default=[], max_length=100, description="Slack user ids that are always members."
     )
-    topic: TopicSpec | None = None
-    handoff_message: HandoffMessageSpec | None = None
+    topic: TopicSpec | None = Field(default=None, description="Optional channel topic.")
+    handoff_message: HandoffMessageSpec | None = Field(default=None, description="Optional handoff message.")
     error_channel: str | None = Field(
-        default=None, pattern=SLACK_CHANNEL_ID, description="Channel where sync failures are posted."
+        default=None,
+        pattern=SLACK_CHANNEL_ID,
+        max_length=20,
+        description="Channel where sync failures are posted.",
     )
 
 
 class UserOverride(CamelModel):
-    pager_duty_user: str = Field(pattern=PAGERDUTY_ID)
-    slack_user: str = Field(pattern=SLACK_USER_ID)
+    pager_duty_user: str = Field(pattern=PAGERDUTY_ID, max_length=20, description="PagerDuty user id.")
+    slack_user: str = Field(pattern=SLACK_USER_ID, max_length=20, description="The Slack user id it maps to.")
 
 
 class UserMapping(CamelModel):
+    """How PagerDuty users become Slack users: by email, unless an override says otherwise."""
+
     overrides: list[UserOverride] = Field(
         default=[], max_length=500, description="Explicit matches; they win over email matching."
     )
@@ -181,6 +236,8 @@ class Safety(CamelModel):
 
 
 class OnCallSyncSpec(CamelModel):
+    """Keeps a Slack user group's members equal to who is on call in PagerDuty."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -194,9 +251,9 @@ class OnCallSyncSpec(CamelModel):
         }
     )
 
-    pager_duty: PagerDutySource
-    slack: SlackTarget
-    user_mapping: UserMapping = Field(default=UserMapping())
+    pager_duty: PagerDutySource = Field(description="Where on-call comes from.")
+    slack: SlackTarget = Field(description="Where on-call goes.")
+    user_mapping: UserMapping = Field(default=UserMapping(), description="PagerDuty -> Slack user matching.")
     when_nobody_on_call: WhenNobodyOnCall = Field(
         default=WhenNobodyOnCall.KEEP_LAST,
         description="keepLast leaves the group as it is; disableGroup disables it; fallback uses fallbackUsers.",
@@ -207,10 +264,8 @@ class OnCallSyncSpec(CamelModel):
         description="Members when nobody is on call and whenNobodyOnCall is fallback.",
     )
     on_delete: OnDelete = Field(default=OnDelete.KEEP, description="What happens to the group on delete.")
-    safety: Safety = Field(default=Safety())
-    resync_interval: str = Field(
-        default="10m", pattern=DURATION, description="Safety-net resync (e.g. 10m, 1h30m); min 30s."
-    )
+    safety: Safety = Field(default=Safety(), description="Limits that make a sync stop and ask.")
+    resync_interval: ResyncInterval = "10m"
     suspend: bool = Field(default=False, description="Stop syncing; the group is left as it is.")
     dry_run: bool = Field(default=False, description="Compute the plan into status; write nothing.")
 
@@ -222,52 +277,73 @@ class OnCallSyncSpec(CamelModel):
 
 
 class OnCallSource(CamelModel):
-    type: Literal["schedule", "escalationPolicy"]
-    id: str
-    level: int | None = None
+    type: Literal["schedule", "escalationPolicy"] = Field(description="What put the user on call.")
+    id: str = Field(description="Its PagerDuty id.")
+    level: int | None = Field(default=None, description="The escalation level, for policies.")
 
 
 class OnCallEntry(CamelModel):
     """Who is on call, by id only: no emails or names reach the status."""
 
-    pager_duty_user: str
-    slack_user: str | None = None
-    source: OnCallSource
-    start: str | None = None
-    end: str | None = None
+    pager_duty_user: str = Field(description="PagerDuty user id.")
+    slack_user: str | None = Field(default=None, description="The Slack user id, when one is usable.")
+    source: OnCallSource = Field(description="The schedule or policy level.")
+    start: str | None = Field(default=None, description="Shift start (RFC 3339); absent: permanent.")
+    end: str | None = Field(default=None, description="Shift end (RFC 3339); absent: permanent.")
 
 
 class UnmappedUser(CamelModel):
-    pager_duty_user: str
-    reason: Literal[
-        "NoSlackAccount",
-        "SlackUserDeactivated",
-        "SlackUserIsBot",
-        "SlackUserIsGuest",
-        "NoEmail",
-        "LookupFailed",
-    ]
+    pager_duty_user: str = Field(description="PagerDuty user id.")
+    reason: UnmappedReason = Field(description="Why no Slack member stands for them.")
 
 
 class PlannedChanges(CamelModel):
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
-    enable_group: bool = False
-    disable_group: bool = False
-    create_group: bool = False
+    """What a sync would do (dry run) or refused to do (safety limit)."""
+
+    add: list[str] = Field(default_factory=list, description="Slack user ids to add.")
+    remove: list[str] = Field(default_factory=list, description="Slack user ids to remove.")
+    enable_group: bool = Field(default=False, description="The group would be enabled.")
+    disable_group: bool = Field(default=False, description="The group would be disabled.")
+    create_group: bool = Field(default=False, description="The group would be created.")
+
+
+class HandoffMessageRecord(CamelModel):
+    """The last handoff message: recorded before it is posted, so it is never posted twice."""
+
+    on_call: list[str] = Field(default_factory=list, description="The Slack user ids it announces.")
+    state: Literal["Pending", "Posted", "Failed"] = Field(
+        description="Pending: about to be posted (or the operator stopped meanwhile); never retried."
+    )
+    time: str = Field(description="When it was recorded (RFC 3339).")
+    reason: str | None = Field(default=None, description="Why it failed, when it did.")
 
 
 class OnCallSyncStatus(CamelModel):
-    on_call: list[OnCallEntry] = Field(default_factory=list)
-    members: list[str] = Field(default_factory=list)
-    member_count: int | None = None
-    unmapped: list[UnmappedUser] = Field(default_factory=list)
-    planned_changes: PlannedChanges | None = None
-    last_sync_time: str | None = None
-    next_handoff_time: str | None = None
-    slack_user_group_id: str | None = None
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    on_call: list[OnCallEntry] = Field(default_factory=list, description="Who is on call now, by id.")
+    members: list[str] = Field(default_factory=list, description="The group's Slack user ids after the sync.")
+    member_count: int | None = Field(default=None, description="len(members).")
+    unmapped: list[UnmappedUser] = Field(
+        default_factory=list, description="On-call PagerDuty users with no usable Slack account."
+    )
+    planned_changes: PlannedChanges | None = Field(
+        default=None, description="Set on a dry run or a refused sync."
+    )
+    last_sync_time: str | None = Field(default=None, description="When the last sync finished (RFC 3339).")
+    next_handoff_time: str | None = Field(
+        default=None, description="The next shift boundary known (RFC 3339)."
+    )
+    slack_user_group_id: str | None = Field(default=None, description="The Slack user group's id.")
+    topic_digest: str | None = Field(
+        default=None,
+        description="sha256 of the channel topic as last set: it is rewritten only when it differs.",
+    )
+    last_handoff_message: HandoffMessageRecord | None = Field(
+        default=None, description="The last handoff message and whether it was posted."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status reflects."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Synced and Degraded.")
 
 
 ON_CALL_SYNC = ResourceKind(

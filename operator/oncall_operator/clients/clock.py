@@ -52,5 +52,5 @@ class SandboxClock:
 Clock = SystemClock | SandboxClock
 
 
-def clock_from_env(url: str | None) -> Clock:
+def clock_from_url(url: str | None) -> Clock:
     return SandboxClock(url) if url else SystemClock()

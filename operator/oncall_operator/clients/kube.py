@@ -1,61 +1,145 @@
-"""Kubernetes API calls made outside Kopf's handler cycle: Secrets and status patches.
+"""Kubernetes API calls made outside Kopf's handler cycle (Secrets, status patches), and Kopf's login.
 
-Daemons write status as each sync ends (Kopf applies a daemon's patch only when it
-exits), so they use the official client, in worker threads.
+One client configuration - in-cluster, or a kubeconfig file and context from the settings - serves
+both Kopf (through `connection_info`) and the official client used here. Daemons write status as
+each sync ends (Kopf applies a daemon's patch only when it exits), so they call `patch_status`.
+The official client is synchronous: calls run in worker threads. Errors leave as the taxonomy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from functools import cache
-from typing import Any
+import binascii
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import kopf
 import kubernetes
+import urllib3
 
 from oncall_operator import API_GROUP, API_VERSION
-from oncall_operator.clients.errors import SyncError
+from oncall_operator.api.reasons import ExternalReason as R
+from oncall_operator.core.errors import InternalError, Misconfigured, NotFound, Transient, Unauthorized
+
+T = TypeVar("T")
+REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read: a call never hangs on a silent apiserver
 
 
-@cache
-def _api_client() -> kubernetes.client.ApiClient:
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    return kubernetes.client.ApiClient()
+class KubeConfigError(Exception):
+    """No usable cluster configuration: one line for the operator's user, no traceback."""
 
 
-async def read_secret_key(namespace: str, name: str, key: str) -> str:
-    """The Secret is read at every sync, so a rotated token is used without a restart."""
-
-    def read() -> str:
-        core = kubernetes.client.CoreV1Api(_api_client())
+def load_configuration(kubeconfig: str | None, context: str | None) -> kubernetes.client.Configuration:
+    """In-cluster when running in a pod (and no kubeconfig was named), else the kubeconfig."""
+    configuration = kubernetes.client.Configuration()
+    if kubeconfig is None and context is None:
         try:
-            secret = core.read_namespaced_secret(name, namespace)
-        except kubernetes.client.ApiException as error:
-            if error.status == 404:
-                raise SyncError("SecretNotFound", f"Secret {name} not found") from None
-            if error.status == 403:
-                raise SyncError("SecretForbidden", f"the operator may not read Secret {name}") from None
-            raise
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return configuration
+        except kubernetes.config.ConfigException:
+            pass
+    try:
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    except (kubernetes.config.ConfigException, OSError, ValueError) as error:
+        where = kubeconfig or "the default kubeconfig (KUBECONFIG or ~/.kube/config)"
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise KubeConfigError(f"cannot use {where}: {detail}") from None
+    return configuration
+
+
+def connection_info(configuration: kubernetes.client.Configuration) -> kopf.ConnectionInfo:
+    """The same credentials, in the form Kopf's login handlers return."""
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    scheme, _, token = (header or "").partition(" ") if header and " " in header else (None, "", header)
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
+
+
+def classify(error: BaseException, doing: str) -> Exception:
+    """A Kubernetes client failure as a failure of the taxonomy."""
+    if isinstance(error, kubernetes.client.ApiException):
+        status = error.status or 0
+        if status == 404:
+            return NotFound(f"{doing}: not found")
+        if status in (401, 403):
+            return Unauthorized(f"{doing}: the operator is not allowed ({status})", reason=R.AUTH_FAILED)
+        if status in (409, 429) or status >= 500:
+            return Transient(f"{doing}: the API server answered {status}", reason=R.KUBERNETES_UNAVAILABLE)
+        return Misconfigured(
+            f"{doing}: the API server refused it ({status})", reason=R.KUBERNETES_UNAVAILABLE
+        )
+    if isinstance(error, urllib3.exceptions.HTTPError | OSError | TimeoutError):
+        return Transient(f"{doing}: the API server is unreachable", reason=R.KUBERNETES_UNAVAILABLE)
+    return InternalError.wrap(error, doing)
+
+
+class Kube:
+    """The operator's own Kubernetes calls."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration) -> None:
+        self.configuration = configuration
+        self._client = kubernetes.client.ApiClient(configuration)
+
+    async def _run(self, doing: str, call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(call)
+        except Exception as error:
+            raise classify(error, doing) from error
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        """Read at every use, so a rotated token is used without a restart."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        try:
+            secret = await self._run(
+                f"reading Secret {name}",
+                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except NotFound as error:
+            raise Misconfigured(f"Secret {name} not found", reason=R.SECRET_NOT_FOUND) from error
+        except Unauthorized as error:
+            raise Unauthorized(
+                f"the operator may not read Secret {name}", reason=R.SECRET_FORBIDDEN
+            ) from error
         data = secret.data or {}
         if key not in data:
-            raise SyncError("SecretNotFound", f"Secret {name} has no key {key}")
-        return base64.b64decode(data[key]).decode().strip()
-
-    return await asyncio.to_thread(read)
-
-
-async def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-    def patch() -> None:
-        api = kubernetes.client.CustomObjectsApi(_api_client())
+            raise Misconfigured(f"Secret {name} has no key {key}", reason=R.SECRET_NOT_FOUND)
         try:
-            api.patch_namespaced_custom_object_status(
-                API_GROUP, API_VERSION, namespace, plural, name, {"status": status}
-            )
-        except kubernetes.client.ApiException as error:
-            if error.status != 404:  # deleted meanwhile: nothing to report on
-                raise
+            return base64.b64decode(data[key]).decode().strip()
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise Misconfigured(f"Secret {name} key {key} is not text", reason=R.SECRET_NOT_FOUND) from error
 
-    await asyncio.to_thread(patch)
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """A JSON merge patch of .status; a resource deleted meanwhile is nothing to report on."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        try:
+            await self._run(
+                f"writing the status of {plural}/{name}",
+                lambda: api.patch_namespaced_custom_object_status(
+                    API_GROUP,
+                    API_VERSION,
+                    namespace,
+                    plural,
+                    name,
+                    {"status": status},
+                    _request_timeout=REQUEST_TIMEOUT,
+                ),
+            )
+        except NotFound:
+            return
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]

@@ -19,8 +19,17 @@ from typing import Any
 
 import pagerduty
 
-from oncall_operator.clients.errors import SyncError
+from oncall_operator.api.reasons import ExternalReason as R
 from oncall_operator.clients.ratelimit import PriorityRateLimiter
+from oncall_operator.core.backoff import cap_server_wait
+from oncall_operator.core.errors import (
+    InternalError,
+    Misconfigured,
+    NotFound,
+    RateLimited,
+    Transient,
+    Unauthorized,
+)
 from oncall_operator.core.membership import Shift
 from oncall_operator.metrics import API_REQUESTS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 
@@ -42,6 +51,13 @@ class MeteredRestClient(pagerduty.RestApiV2Client):  # type: ignore[misc]
             path = "other"
         API_REQUESTS.labels("pagerduty", f"{method} {path}", str(response.status_code)).inc()
         return result
+
+
+def _header_seconds(response: Any, name: str, default: float) -> float:
+    try:
+        return float(response.headers.get(name) or default) if response is not None else default
+    except ValueError:
+        return default
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -122,30 +138,42 @@ class PagerDuty:
                 response = error.response
                 status = response.status_code if response is not None else 0
                 if status == 401:
-                    raise SyncError("AuthFailed", "PagerDuty rejected the token (401)") from None
+                    raise Unauthorized("PagerDuty rejected the token (401)", reason=R.AUTH_FAILED) from error
                 if status == 403:
-                    raise SyncError("AuthFailed", f"PagerDuty token may not {what} (403)") from None
+                    raise Unauthorized(
+                        f"PagerDuty token may not {what} (403)", reason=R.AUTH_FAILED
+                    ) from error
                 if status == 404:
-                    raise
+                    raise NotFound(f"PagerDuty answered 404 to {what}") from error
                 if status == 429:
-                    reset = (
-                        float(response.headers.get("ratelimit-reset", "2") or 2)
-                        if response is not None
-                        else 2.0
-                    )
+                    reset = _header_seconds(response, "ratelimit-reset", 2.0)
                     account.limiter.refund()
-                    account.limiter.pause(reset)
+                    account.limiter.pause(cap_server_wait(reset)[0])
                     continue
                 if status >= 500 and attempt < 5:
                     await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
                     continue
-                raise SyncError("PagerDutyError", f"PagerDuty answered {status} to {what}") from None
+                if status >= 500:
+                    raise Transient(
+                        f"PagerDuty answered {status} to {what}", reason=R.PAGERDUTY_UNAVAILABLE
+                    ) from error
+                raise Misconfigured(
+                    f"PagerDuty answered {status} to {what}", reason=R.PAGERDUTY_ERROR
+                ) from error
             except pagerduty.Error as error:
                 if attempt < 5:
                     await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
                     continue
-                raise SyncError("PagerDutyUnavailable", f"PagerDuty unreachable for {what}") from error
-        raise SyncError("RateLimited", f"PagerDuty kept rate-limiting {what}", retry_after=30)
+                raise Transient(
+                    f"PagerDuty unreachable for {what}", reason=R.PAGERDUTY_UNAVAILABLE
+                ) from error
+            except ValueError as error:  # a body that is not the JSON the SDK expected
+                raise Transient(
+                    f"PagerDuty sent an unreadable answer to {what}", reason=R.INVALID_RESPONSE
+                ) from error
+            except Exception as error:
+                raise InternalError.wrap(error, f"calling PagerDuty ({what})") from error
+        raise RateLimited(f"PagerDuty kept rate-limiting {what}")
 
     async def check_exists(self, token: str, kind: str, object_id: str) -> None:
         """Raises ScheduleNotFound / EscalationPolicyNotFound; cached for an hour."""
@@ -157,9 +185,11 @@ class PagerDuty:
             await self._call(
                 account, 0.0, lambda: account.client.rget(f"/{kind}/{object_id}"), f"GET /{kind}/{{id}}"
             )
-        except pagerduty.HttpError:
-            reason = "ScheduleNotFound" if kind == "schedules" else "EscalationPolicyNotFound"
-            raise SyncError(reason, f"PagerDuty has no {kind[:-1].replace('_', ' ')} {object_id}") from None
+        except NotFound as error:
+            reason = R.SCHEDULE_NOT_FOUND if kind == "schedules" else R.ESCALATION_POLICY_NOT_FOUND
+            raise NotFound(
+                f"PagerDuty has no {kind[:-1].replace('_', ' ')} {object_id}", reason=reason
+            ) from error
         account.known_ids[key] = self._clock()
 
     async def on_call(
@@ -286,7 +316,7 @@ class PagerDuty:
             user = await self._call(
                 account, 1e12, lambda: account.client.rget(f"/users/{user_id}"), "GET /users/{id}"
             )
-        except pagerduty.HttpError:
+        except NotFound:
             return None
         account.emails[user_id] = (self._clock(), user.get("email"))
         return user.get("email")  # type: ignore[no-any-return]

@@ -14,54 +14,39 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from oncall_operator.clients.errors import SyncError
+from oncall_operator.api.reasons import ExternalReason as R
 from oncall_operator.clients.ratelimit import PriorityRateLimiter
+from oncall_operator.clients.slack_limits import POST_MESSAGE_PER_CHANNEL, READ_METHODS, per_minute
+from oncall_operator.core.errors import (
+    Misconfigured,
+    NotFound,
+    OperatorError,
+    RateLimited,
+    Transient,
+    Unauthorized,
+)
 from oncall_operator.core.membership import SlackAccount
 from oncall_operator.metrics import API_REQUESTS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
 
-# Slack's documented tiers (requests per minute, per method and workspace).
-TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-METHOD_TIER = {
-    "usergroups.list": 2,
-    "usergroups.create": 2,
-    "usergroups.update": 2,
-    "usergroups.enable": 2,
-    "usergroups.disable": 2,
-    "usergroups.users.list": 4,
-    "usergroups.users.update": 2,
-    "users.lookupByEmail": 3,
-    "users.info": 4,
-    "users.list": 2,
-    "conversations.setTopic": 3,
-    "conversations.info": 3,
-    "auth.test": 4,
-}
-READ_METHODS = frozenset(
-    {
-        "usergroups.list",
-        "usergroups.users.list",
-        "users.lookupByEmail",
-        "users.info",
-        "users.list",
-        "conversations.info",
-        "auth.test",
-    }
-)
-POST_MESSAGE_PER_MINUTE = 60  # ~1 per second per channel
 USER_CACHE_SECONDS = 3600.0
 NEGATIVE_CACHE_SECONDS = 600.0
 GROUP_CACHE_SECONDS = 60.0
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
-_REASONS = {
-    "paid_teams_only": ("PlanUpgradeRequired", "the Slack workspace's plan has no user groups"),
-    "plan_upgrade_required": ("PlanUpgradeRequired", "the Slack workspace's plan has no user groups"),
-    "not_in_channel": ("NotInChannel", "the bot is not a member of the channel"),
-    "channel_not_found": ("ChannelNotFound", "Slack has no such channel (or the bot cannot see it)"),
-    "no_such_subteam": ("GroupNotFound", "the user group no longer exists"),
-    "name_already_exists": ("GroupConflict", "another user group already uses this name"),
-    "too_long": ("TopicTooLong", "the rendered topic is longer than Slack allows"),
-    "permission_denied": ("PermissionDenied", "Slack denied the bot permission for this change"),
+# Errors Slack documents for an outage or overload: worth retrying, never a configuration problem.
+_TRANSIENT_ERRORS = {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+_NOT_FOUND: dict[str, tuple[R | None, str]] = {
+    "users_not_found": (None, "no such user"),  # user lookups turn these into "no account"
+    "user_not_found": (None, "no such user"),
+    "no_such_subteam": (R.GROUP_NOT_FOUND, "the user group no longer exists"),
+    "channel_not_found": (R.CHANNEL_NOT_FOUND, "Slack has no such channel (or the bot cannot see it)"),
+}
+_MISCONFIGURED = {
+    "paid_teams_only": (R.PLAN_UPGRADE_REQUIRED, "the Slack workspace's plan has no user groups"),
+    "plan_upgrade_required": (R.PLAN_UPGRADE_REQUIRED, "the Slack workspace's plan has no user groups"),
+    "not_in_channel": (R.NOT_IN_CHANNEL, "the bot is not a member of the channel"),
+    "name_already_exists": (R.GROUP_CONFLICT, "another user group already uses this name"),
+    "too_long": (R.TOPIC_TOO_LONG, "the rendered topic is longer than Slack allows"),
 }
 
 
@@ -125,12 +110,12 @@ class Slack:
     def _limiter(self, workspace: SlackWorkspace, method: str, limit_key: str | None) -> PriorityRateLimiter:
         key = f"{method}:{limit_key}" if limit_key else method
         if key not in workspace.limiters:
-            per_minute = (
-                POST_MESSAGE_PER_MINUTE
-                if method == "chat.postMessage"
-                else TIER_PER_MINUTE[METHOD_TIER.get(method, 3)]
-            )
-            workspace.limiters[key] = PriorityRateLimiter(per_minute * self.rate_limit_scale)
+            if method == "chat.postMessage":
+                count, seconds = POST_MESSAGE_PER_CHANNEL
+                limiter = PriorityRateLimiter(count * self.rate_limit_scale, window=seconds)
+            else:
+                limiter = PriorityRateLimiter(per_minute(method) * self.rate_limit_scale)
+            workspace.limiters[key] = limiter
         return workspace.limiters[key]
 
     async def call(
@@ -156,8 +141,8 @@ class Slack:
                     limiter.refund()
                     limiter.pause(float(error.response.headers.get("Retry-After", "1") or 1))
                     continue
-                if error.response.status_code < 500:
-                    raise self._sync_error(method, code, error.response.data) from None
+                if error.response.status_code < 500 and code not in _TRANSIENT_ERRORS:
+                    raise self._classify(method, code, error.response.data) from error
                 failure = f"Slack answered {error.response.status_code} to {method}"
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
                 API_REQUESTS.labels("slack", method, "connection_error").inc()
@@ -166,31 +151,39 @@ class Slack:
             # writes go back to the caller, which checks whether they landed.
             transient_failures += 1
             if method not in READ_METHODS or transient_failures > 3:
-                raise SyncError("SlackUnavailable", failure, retry_after=5)
+                raise Transient(failure, reason=R.SLACK_UNAVAILABLE)
             await asyncio.sleep(0.5 * 2**transient_failures)
-        raise SyncError("RateLimited", f"Slack kept rate-limiting {method}", retry_after=30)
+        raise RateLimited(f"Slack kept rate-limiting {method}")
 
     @staticmethod
-    def _sync_error(method: str, code: str, data: Any) -> SyncError:
+    def _classify(method: str, code: str, data: Any) -> OperatorError:
+        """An `ok: false` answer as a failure of the taxonomy; the message names the method and code only."""
         if code in _AUTH_ERRORS:
-            return SyncError("AuthFailed", f"Slack rejected the bot token ({code})")
+            return Unauthorized(f"Slack rejected the bot token ({code})", reason=R.AUTH_FAILED)
         if code == "missing_scope":
             needed = data.get("needed", "?") if isinstance(data, dict) else "?"
-            return SyncError("MissingScope", f"the Slack token lacks the scope {needed} needed by {method}")
-        if code in _REASONS:
-            reason, text = _REASONS[code]
-            return SyncError(reason, f"{method}: {text}")
-        return SyncError("SlackError", f"{method} failed: {code}", retry_after=30)
+            return Unauthorized(
+                f"the Slack token lacks the scope {needed} needed by {method}", reason=R.MISSING_SCOPE
+            )
+        if code == "permission_denied":
+            return Unauthorized(
+                f"{method}: Slack denied the bot permission for this change", reason=R.PERMISSION_DENIED
+            )
+        if code in _NOT_FOUND:
+            reason, text = _NOT_FOUND[code]
+            return NotFound(f"{method}: {text}", reason=reason)
+        if code in _MISCONFIGURED:
+            reason, text = _MISCONFIGURED[code]
+            return Misconfigured(f"{method}: {text}", reason=reason)
+        return Transient(f"{method} failed: {code}", reason=R.SLACK_ERROR)
 
     async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_email
-        return await self._lookup_user(
-            token, cache, email, "users.lookupByEmail", "users_not_found", email=email
-        )
+        return await self._lookup_user(token, cache, email, "users.lookupByEmail", email=email)
 
     async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_id
-        return await self._lookup_user(token, cache, user_id, "users.info", "user_not_found", user=user_id)
+        return await self._lookup_user(token, cache, user_id, "users.info", user=user_id)
 
     async def _lookup_user(
         self,
@@ -198,7 +191,6 @@ class Slack:
         cache: dict[str, tuple[float, SlackAccount | None]],
         key: str,
         method: str,
-        not_found: str,
         **params: Any,
     ) -> SlackAccount | None:
         """A cached user lookup; misses are cached for less long (someone may join)."""
@@ -209,9 +201,7 @@ class Slack:
         try:
             data = await self.call(token, method, priority=1e12, **params)
             account: SlackAccount | None = _account(data["user"])
-        except SyncError as error:
-            if not error.message.endswith(not_found):
-                raise
+        except NotFound:
             account = None
         cache[key] = (now, account)
         return account
@@ -283,8 +273,8 @@ class Slack:
                     priority=priority,
                 )
                 break
-            except SyncError as error:
-                if error.reason != "SlackUnavailable":
+            except Transient as error:
+                if error.reason != R.SLACK_UNAVAILABLE:
                     raise
                 if sorted(await self.members(token, group_id)) == sorted(users):
                     return  # the failed-looking write landed
@@ -292,8 +282,8 @@ class Slack:
                     raise
         actual = await self.members(token, group_id)
         if sorted(actual) != sorted(users):
-            raise SyncError(
-                "VerificationFailed", "the group's members differ from what was just written", retry_after=5
+            raise Transient(
+                "the group's members differ from what was just written", reason=R.VERIFICATION_FAILED
             )
 
     async def set_enabled(self, token: str, group_id: str, enabled: bool, *, priority: float) -> None:

@@ -1,19 +1,20 @@
 """Pure decisions for OnCallSync: who should be in the group, and what to change.
 
-No I/O here: handlers and clients gather the facts, these functions decide.
+No I/O here: the kind's reconcile gathers the facts, these functions decide.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from oncall_operator.api.oncallsync import UnmappedReason
 
 SourceType = Literal["schedule", "escalationPolicy"]
-UnmappedReason = Literal[
-    "NoSlackAccount", "SlackUserDeactivated", "SlackUserIsBot", "SlackUserIsGuest", "NoEmail", "LookupFailed"
-]
 
 
 @dataclass(frozen=True)
@@ -141,16 +142,16 @@ def resolve_members(
     unmapped: dict[str, UnmappedReason] = {}
     slack_ids: set[str] = set()
     for shift, (source_type, source_id, level) in current:
-        account = accounts.get(shift.pagerduty_user, "LookupFailed")
+        account = accounts.get(shift.pagerduty_user, UnmappedReason.LOOKUP_FAILED)
         slack_user: str | None = None
         if isinstance(account, str):
-            unmapped[shift.pagerduty_user] = account
+            unmapped[shift.pagerduty_user] = UnmappedReason(account)
         elif account.deleted:
-            unmapped[shift.pagerduty_user] = "SlackUserDeactivated"
+            unmapped[shift.pagerduty_user] = UnmappedReason.SLACK_USER_DEACTIVATED
         elif account.is_bot:
-            unmapped[shift.pagerduty_user] = "SlackUserIsBot"
+            unmapped[shift.pagerduty_user] = UnmappedReason.SLACK_USER_IS_BOT
         elif account.is_restricted:
-            unmapped[shift.pagerduty_user] = "SlackUserIsGuest"
+            unmapped[shift.pagerduty_user] = UnmappedReason.SLACK_USER_IS_GUEST
         else:
             slack_user = account.id
             slack_ids.add(account.id)
@@ -220,9 +221,6 @@ class TemplateContext:
 
 def render_template(template: str, context: TemplateContext, time_zone: str = "UTC") -> str:
     """Fills {mentions}, {group}, {start[:fmt]}, {end[:fmt]} (strftime formats, in `time_zone`)."""
-    import re
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(time_zone)
 
     def substitute(match: re.Match[str]) -> str:

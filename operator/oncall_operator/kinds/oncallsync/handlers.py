@@ -1,0 +1,79 @@
+"""Kopf handlers of OnCallSync: decorators that hand over to the daemon and reconcile modules."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from oncall_operator import API_GROUP, API_VERSION
+from oncall_operator.api.oncallsync import ON_CALL_SYNC, OnCallSyncSpec, OnCallSyncStatus
+from oncall_operator.core import oncallsync as decide
+from oncall_operator.core.errors import NotFound, OperatorError
+from oncall_operator.core.status import parse_status, render_status
+from oncall_operator.kinds.oncallsync.daemon import Scheduler, keep_in_sync
+from oncall_operator.services import Services
+
+RESOURCE = (API_GROUP, API_VERSION, ON_CALL_SYNC.plural)
+
+
+def validation_problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+
+
+def register(registry: kopf.OperatorRegistry, services: Services) -> None:
+    scheduler = Scheduler(workers=asyncio.Semaphore(services.settings.workers))
+
+    @kopf.on.resume(*RESOURCE, registry=registry)
+    @kopf.on.create(*RESOURCE, registry=registry)
+    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    async def validate_and_wake(
+        reason: str,
+        spec: kopf.Spec,
+        meta: kopf.Meta,
+        status: kopf.Status,
+        uid: str,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        """Admission already checked the schema; this catches what a schema cannot (or an old CRD)."""
+        try:
+            OnCallSyncSpec.model_validate(dict(spec))
+        except ValidationError as error:
+            problems = validation_problems(error)
+            previous = parse_status(OnCallSyncStatus, status)
+            invalid = decide.invalid_spec_status(
+                previous, problems, meta.get("generation"), await services.clock.now()
+            )
+            patch.status.update(render_status(invalid))
+            raise kopf.PermanentError(f"invalid spec: {problems}") from None
+        if reason == "update":  # the daemon syncs on its own when it starts (create/resume)
+            scheduler.wake(uid)
+
+    @kopf.daemon(*RESOURCE, cancellation_timeout=10.0, registry=registry)
+    async def sync(
+        body: kopf.Body, namespace: str | None, name: str, uid: str, stopped: kopf.DaemonStopped, **_: Any
+    ) -> None:
+        assert namespace is not None  # OnCallSync is namespaced
+        await keep_in_sync(services, scheduler, body, namespace, name, uid, stopped)
+
+    @kopf.on.delete(*RESOURCE, retries=5, backoff=5, registry=registry)
+    async def release_group(spec: kopf.Spec, namespace: str | None, status: kopf.Status, **_: Any) -> None:
+        """onDelete: disableGroup disables the group; keep leaves it to its members."""
+        group_id = status.get("slackUserGroupId")
+        if spec.get("onDelete") != "disableGroup" or not group_id:
+            return
+        assert namespace is not None
+        try:
+            model = OnCallSyncSpec.model_validate(dict(spec))
+            token = await services.kube.read_secret_key(
+                namespace, model.slack.token_secret_ref.name, model.slack.token_secret_ref.key
+            )
+            await services.slack.set_enabled(token, group_id, False, priority=0.0)
+        except NotFound:
+            return  # the group is gone already
+        except (OperatorError, ValidationError) as error:
+            reason = error.reason if isinstance(error, OperatorError) else "InvalidSpec"
+            raise kopf.TemporaryError(f"could not disable the group: {reason}", delay=10) from None

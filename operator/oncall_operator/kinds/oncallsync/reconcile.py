@@ -1,0 +1,228 @@
+"""One OnCallSync sync: gather the facts, let core decide, act on the decision in order.
+
+Acting order: the group, the topic (idempotent), then the status - which records the intent to post
+a handoff message before it is posted, so a crash or an ambiguous answer costs at most a missed
+message, never a second one - and the message last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from oncall_operator.api.durations import parse_duration
+from oncall_operator.api.oncallsync import (
+    ON_CALL_SYNC,
+    HandoffMessageRecord,
+    OnCallSyncSpec,
+    OnCallSyncStatus,
+    Scope,
+    UnmappedReason,
+)
+from oncall_operator.api.reasons import ExternalReason
+from oncall_operator.clients.slack import GroupState
+from oncall_operator.core import oncallsync as decide
+from oncall_operator.core.errors import Misconfigured, NotFound, OperatorError, Unauthorized
+from oncall_operator.core.membership import (
+    Plan,
+    Shift,
+    SlackAccount,
+    SourceSelection,
+    next_boundary,
+    plan_changes,
+    resolve_members,
+    select_current,
+)
+from oncall_operator.core.status import render_status
+from oncall_operator.services import Services
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    namespace: str
+    name: str
+    generation: int | None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    status: OnCallSyncStatus
+    next_wake: datetime
+    boundary: datetime | None
+
+
+async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
+    await services.kube.patch_status(ON_CALL_SYNC.plural, ref.namespace, ref.name, render_status(status))
+
+
+async def sync_once(
+    services: Services,
+    ref: ResourceRef,
+    spec: OnCallSyncSpec,
+    previous: OnCallSyncStatus,
+    priority: float,
+    *,
+    handoff: bool,
+) -> SyncResult:
+    """Gathers, decides, acts; writes the status before announcing. Raises OperatorError."""
+    now = await services.clock.now()
+    resync = parse_duration(spec.resync_interval)
+    pd_token = await services.kube.read_secret_key(
+        ref.namespace, spec.pager_duty.token_secret_ref.name, spec.pager_duty.token_secret_ref.key
+    )
+    slack_token = await services.kube.read_secret_key(
+        ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
+    )
+    selection = SourceSelection(
+        frozenset(spec.pager_duty.schedules),
+        {p.id: frozenset(p.levels) for p in spec.pager_duty.escalation_policies},
+    )
+    shifts = await _shifts(services, spec, pd_token, now, resync, priority)
+    current = select_current(shifts, selection, now)
+    boundary = next_boundary(shifts, selection, now)
+    accounts = await _map_accounts(
+        services, spec, pd_token, slack_token, {s.pagerduty_user for s, _ in current}
+    )
+    resolution = resolve_members(
+        current,
+        accounts,
+        always_include=spec.slack.always_include,
+        fallback_users=spec.fallback_users,
+        use_fallback=spec.when_nobody_on_call.value == "fallback",
+    )
+    group = await _find_group(services, spec, slack_token, previous)
+    # At a handoff the last verified members are trusted; resyncs read afresh (out-of-band edits).
+    current_members = (
+        await services.slack.members(slack_token, group.id, fresh=not handoff) if group else None
+    )
+    plan = plan_changes(
+        current_members=current_members,
+        group_enabled=group.enabled if group else True,
+        resolution=resolution,
+        when_nobody_on_call=spec.when_nobody_on_call.value,
+        max_removals=spec.safety.max_removals_per_sync,
+    )
+    group_id = group.id if group else None
+    acting = not spec.dry_run and not plan.blocked_reason
+    if acting:
+        group_id = await _apply(services, spec, slack_token, group_id, plan, priority)
+    said = decide.plan_announcements(spec, previous, resolution, group_id)
+    topic_digest, record = previous.topic_digest, previous.last_handoff_message
+    failure: OperatorError | None = None
+    if acting and said.topic is not None:
+        try:
+            for channel in said.topic_channels:
+                await services.slack.set_topic(slack_token, channel, said.topic)
+            topic_digest = decide.digest(said.topic)
+        except (Misconfigured, NotFound, Unauthorized) as error:
+            failure = error  # the group is synced: say so, and what failed
+
+    def status_now(handoff_message: HandoffMessageRecord | None) -> OnCallSyncStatus:
+        return decide.synced_status(
+            previous,
+            spec,
+            resolution,
+            plan,
+            group_id=group_id,
+            now=now,
+            boundary=boundary,
+            generation=ref.generation,
+            topic_digest=topic_digest,
+            handoff_message=handoff_message,
+            announce_failure=failure,
+        )
+
+    if acting and said.message is not None and said.message_channel is not None:
+        # Intent first: once recorded, this message is never posted again, whatever happens next.
+        record = decide.message_record(said.on_call, now)
+        await write_status(services, ref, status_now(record))
+        try:
+            await services.slack.post(slack_token, said.message_channel, said.message)
+            record = record.model_copy(update={"state": "Posted"})
+        except OperatorError as error:
+            record = decide.message_record(said.on_call, now, error)
+            failure = failure or error
+    status = status_now(record)
+    await write_status(services, ref, status)
+    next_wake = min(boundary, now + resync) if boundary else now + resync
+    return SyncResult(status, next_wake, boundary)
+
+
+async def _shifts(
+    services: Services, spec: OnCallSyncSpec, token: str, now: datetime, resync: timedelta, priority: float
+) -> list[Shift]:
+    policies = [p.id for p in spec.pager_duty.escalation_policies]
+    for schedule in spec.pager_duty.schedules:
+        await services.pagerduty.check_exists(token, "schedules", schedule)
+    for policy in policies:
+        await services.pagerduty.check_exists(token, "escalation_policies", policy)
+    if spec.pager_duty.scope is Scope.ON_CALL_NOW:
+        return await services.pagerduty.on_call(
+            token,
+            schedules=spec.pager_duty.schedules,
+            policies=policies,
+            since=now,
+            until=now + resync,
+            priority=priority,
+        )
+    return await services.pagerduty.roster(token, schedules=spec.pager_duty.schedules, policies=policies)
+
+
+async def _map_accounts(
+    services: Services, spec: OnCallSyncSpec, pd_token: str, slack_token: str, users: set[str]
+) -> dict[str, SlackAccount | UnmappedReason]:
+    overrides = {o.pager_duty_user: o.slack_user for o in spec.user_mapping.overrides}
+
+    async def one(user: str) -> tuple[str, SlackAccount | UnmappedReason]:
+        if user in overrides:
+            account = await services.slack.user_by_id(slack_token, overrides[user])
+            return user, account or UnmappedReason.NO_SLACK_ACCOUNT
+        email = await services.pagerduty.email_of(pd_token, user)
+        if not email:
+            return user, UnmappedReason.NO_EMAIL
+        found = await services.slack.user_by_email(slack_token, email)
+        return user, found or UnmappedReason.NO_SLACK_ACCOUNT
+
+    return dict(await asyncio.gather(*(one(user) for user in sorted(users))))
+
+
+async def _find_group(
+    services: Services, spec: OnCallSyncSpec, token: str, previous: OnCallSyncStatus
+) -> GroupState | None:
+    handle = spec.slack.user_group.handle
+    group = await services.slack.find_group(token, handle)
+    if group is None and previous.slack_user_group_id:
+        group = await services.slack.find_group(token, handle, refresh=True)
+    if group is None and not spec.slack.user_group.create:
+        raise Misconfigured(
+            f"no Slack user group @{handle} and userGroup.create is false",
+            reason=ExternalReason.GROUP_NOT_FOUND,
+        )
+    return group
+
+
+async def _apply(
+    services: Services, spec: OnCallSyncSpec, token: str, group_id: str | None, plan: Plan, priority: float
+) -> str | None:
+    user_group = spec.slack.user_group
+    if plan.is_noop:
+        return group_id
+    if plan.create_group:
+        created = await services.slack.create_group(
+            token,
+            handle=user_group.handle,
+            name=user_group.name or user_group.handle,
+            description=user_group.description,
+            users=list(plan.final_members),
+            priority=priority,
+        )
+        return created.id
+    assert group_id is not None
+    if plan.enable_group:
+        await services.slack.set_enabled(token, group_id, True, priority=priority)
+    if plan.writes_membership:
+        await services.slack.set_members(token, group_id, list(plan.final_members), priority=priority)
+    if plan.disable_group:
+        await services.slack.set_enabled(token, group_id, False, priority=priority)
+    return group_id

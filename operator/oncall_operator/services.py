@@ -1,0 +1,43 @@
+"""The services every kind shares, built once at startup from the settings.
+
+One Slack adapter and one PagerDuty adapter per process, so every kind draws on the same
+per-workspace and per-account rate budgets and caches; one Kubernetes client; one clock.
+Per-kind scheduling state (wake-ups, worker slots, queues) stays with each kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oncall_operator.clients.clock import Clock, clock_from_url
+from oncall_operator.clients.kube import Kube, load_configuration
+from oncall_operator.clients.pagerduty import PagerDuty
+from oncall_operator.clients.slack import Slack
+from oncall_operator.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    slack: Slack
+    pagerduty: PagerDuty
+    kube: Kube
+    clock: Clock
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Raises KubeConfigError when no cluster configuration is usable."""
+        return cls(
+            settings=settings,
+            slack=Slack(settings.slack_url, rate_limit_scale=settings.rate_limit_scale),
+            pagerduty=PagerDuty(
+                settings.pagerduty_url,
+                rate_limit_scale=settings.rate_limit_scale,
+                ca_file=settings.pagerduty_ca_file,
+            ),
+            kube=Kube(load_configuration(settings.kubeconfig, settings.context)),
+            clock=clock_from_url(settings.clock_url),
+        )
+
+    def close(self) -> None:
+        self.kube.close()

@@ -1,0 +1,233 @@
+"""Every setting of `oncall-operator run`: one table, one frozen object.
+
+Each setting has a command-line flag and an environment variable (ONCALL_<NAME>); the flag wins.
+`oncall-operator run --help` is generated from this table, so it lists both.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the flag and the environment variable."""
+
+
+@dataclass(frozen=True)
+class Option:
+    field: str
+    flags: tuple[str, ...]
+    help: str
+    parse: Callable[[str], Any] = str
+    hidden: bool = False  # for the test suites only; not in --help
+
+    @property
+    def env(self) -> str:
+        return "ONCALL_" + self.field.upper()
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true/false)")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a port (0-65535; 0 turns the endpoint off)")
+    return port
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{value} must be at least 1")
+    return value
+
+
+def _scale(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1000:
+        raise ValueError(f"{value} must be in (0, 1000]")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the operator was told at start. Read once; never from the environment later."""
+
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    standalone: bool = False
+    peering: str | None = None
+    priority: int | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    health_host: str = "0.0.0.0"
+    health_port: int = 8080
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9090
+    log_format: str = "text"
+    verbose: bool = False
+    workers: int = 16
+    slack_url: str | None = None
+    pagerduty_url: str | None = None
+    pagerduty_ca_file: str | None = None
+    clock_url: str | None = None
+    rate_limit_scale: float = 1.0
+    with_test_kinds: bool = False
+
+    @property
+    def clusterwide(self) -> bool:
+        return self.all_namespaces or not self.namespaces
+
+    @property
+    def liveness_endpoint(self) -> str | None:
+        # Port 0 turns the endpoint off (Kopf would read a missing port as the URL default, 80).
+        return f"http://{self.health_host}:{self.health_port}/healthz" if self.health_port else None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "namespaces",
+        ("-n", "--namespace"),
+        "watch this namespace (repeatable; the variable: comma-separated)",
+        _names,
+    ),
+    Option(
+        "all_namespaces",
+        ("-A", "--all-namespaces"),
+        "watch every namespace (the default when none is named)",
+        _boolean,
+    ),
+    Option(
+        "standalone", ("--standalone",), "run without peering (one replica, no leader election)", _boolean
+    ),
+    Option("peering", ("--peering",), "peering object name: replicas with the same one are active/standby"),
+    Option("priority", ("--priority",), "peering priority (default: random, so one replica is active)", int),
+    Option(
+        "kubeconfig",
+        ("--kubeconfig",),
+        "kubeconfig file (default: in-cluster, else KUBECONFIG or ~/.kube/config)",
+    ),
+    Option("context", ("--context",), "kubeconfig context (default: its current context)"),
+    Option("health_host", ("--health-host",), "address of the liveness endpoint /healthz"),
+    Option("health_port", ("--health-port",), "port of /healthz; 0 turns it off", _port),
+    Option("metrics_host", ("--metrics-host",), "address of the Prometheus endpoint /metrics"),
+    Option("metrics_port", ("--metrics-port",), "port of /metrics; 0 turns it off", _port),
+    Option("log_format", ("--log-format",), "text or json"),
+    Option(
+        "verbose", ("-v", "--verbose"), "debug logging (never request bodies: they carry emails)", _boolean
+    ),
+    Option("workers", ("--workers",), "syncs that run at once", _positive),
+    Option("slack_url", ("--slack-url",), "Slack Web API base URL (default: https://slack.com/api/)"),
+    Option(
+        "pagerduty_url",
+        ("--pagerduty-url",),
+        "PagerDuty REST API base URL (e.g. https://api.eu.pagerduty.com)",
+    ),
+    Option(
+        "pagerduty_ca_file",
+        ("--pagerduty-ca-file",),
+        "a PEM CA bundle to trust for PagerDuty besides the system's (e.g. a TLS-inspecting proxy)",
+    ),
+    Option(
+        "clock_url", ("--clock-url",), "take 'now' from a sandbox's /_sandbox/clock (demos and tests only)"
+    ),
+    Option(
+        "rate_limit_scale",
+        ("--rate-limit-scale",),
+        "multiply every rate budget (benchmarks against a sandbox scaled the same way only)",
+        _scale,
+    ),
+    Option("with_test_kinds", ("--with-test-kinds",), "serve the test-only kinds", _boolean, hidden=True),
+)
+_BOOLEAN_FIELDS = {o.field for o in OPTIONS if o.parse is _boolean}
+_CHOICES = {"log_format": ("text", "json")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `run`, with every environment variable listed in --help's epilog."""
+    scope = parser.add_mutually_exclusive_group()
+    peering = parser.add_mutually_exclusive_group()
+    for option in OPTIONS:
+        target: Any = {
+            "namespaces": scope,
+            "all_namespaces": scope,
+            "standalone": peering,
+            "peering": peering,
+        }.get(option.field, parser)
+        help_text = argparse.SUPPRESS if option.hidden else f"{option.help} [{option.env}]"
+        if option.field in _BOOLEAN_FIELDS:
+            target.add_argument(
+                *option.flags, dest=option.field, action="store_const", const="true", help=help_text
+            )
+        elif option.field == "namespaces":
+            target.add_argument(*option.flags, dest=option.field, action="append", help=help_text)
+        else:
+            target.add_argument(
+                *option.flags, dest=option.field, choices=_CHOICES.get(option.field), help=help_text
+            )
+    lines = [f"  {o.env:<28} {o.flags[-1]}" for o in OPTIONS if not o.hidden]
+    parser.epilog = "Every flag can also be set by an environment variable (the flag wins):\n" + "\n".join(
+        lines
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Flags over environment over defaults; a bad value raises SettingsError naming both spellings."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        given = getattr(args, option.field, None)
+        if isinstance(given, list):  # repeated -n
+            given = ",".join(given)
+        raw = given if given is not None else environ.get(option.env)
+        if raw is None:
+            continue
+        try:
+            values[option.field] = option.parse(raw)
+        except ValueError as error:
+            raise SettingsError(f"{option.flags[-1]} / {option.env}: {error}") from None
+    if values.get("log_format", "text") not in _CHOICES["log_format"]:
+        raise SettingsError(f"--log-format / ONCALL_LOG_FORMAT: {values['log_format']!r} is not text or json")
+    settings = Settings(**values)
+    if settings.namespaces and settings.all_namespaces:
+        raise SettingsError("-n/--namespace and -A/--all-namespaces exclude each other")
+    if settings.standalone and settings.peering:
+        raise SettingsError("--standalone and --peering exclude each other")
+    return settings
+
+
+def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """For tests and embedding: `run`'s flags alone."""
+    parser = argparse.ArgumentParser(prog="oncall-operator run")
+    add_arguments(parser)
+    return from_arguments(parser.parse_args(list(argv)), environ)
+
+
+def environment_table() -> list[tuple[str, str, str]]:
+    """(flag, variable, help) for the docs."""
+    return [(o.flags[-1], o.env, o.help) for o in OPTIONS if not o.hidden]
+
+
+__all__ = [
+    "OPTIONS",
+    "Settings",
+    "SettingsError",
+    "add_arguments",
+    "environment_table",
+    "from_arguments",
+    "parse",
+]
