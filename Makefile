@@ -27,10 +27,14 @@ controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kubectl and hel
 crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
 	$(PY) -m oncall_operator.api.generate crds charts/oncall-operator/crds
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+docs: $(STAMP) ## regenerate the reference pages made from the code (docs/configuration.md, ...)
+	$(PY) -m oncall_devkit.docs
+
+lint: $(STAMP) ## ruff (lint + format check), mypy --strict, import layers
 	$(VENV)/bin/ruff check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/ruff format --check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test-unit: $(STAMP) ## pure logic
 	$(PYTEST) tests/unit
@@ -53,4 +57,4 @@ bench: controlplane ## benchmarks (print figures)
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv controlplane crds lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: help venv controlplane crds docs lint test-unit test-integration test-e2e test demo bench clean

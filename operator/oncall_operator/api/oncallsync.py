@@ -100,7 +100,6 @@ class OnCallSyncReason(StrEnum):
     DRY_RUN = "DryRun"
     SAFETY_LIMIT = "SafetyLimit"
     UNMAPPED_USERS = "UnmappedUsers"
-    RECOVERED = "Recovered"  # an Event: a sync succeeded after failures
 
 
 class EscalationPolicyRef(CamelModel):

@@ -43,3 +43,4 @@ class CommonReason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     SUSPENDED = "Suspended"
     AS_EXPECTED = "AsExpected"
+    RECOVERED = "Recovered"  # an Event: working again after a problem

@@ -231,28 +231,6 @@ def suspended_status(previous: OnCallSyncStatus, generation: int | None, now: da
     )
 
 
-@dataclass(frozen=True)
-class EventToPost:
-    warning: bool
-    reason: str
-    message: str
-
-
-def next_event(
-    last_reason: str | None, problem_reason: str | None, message: str
-) -> tuple[EventToPost | None, str | None]:
-    """One Event per change of trouble: a warning when a problem starts or changes, `Recovered` when it ends.
-
-    `problem_reason` is None for a clean sync. Returns the Event to post (or None) and the reason to remember."""
-    if problem_reason is None:
-        if last_reason is None:
-            return None, None
-        return EventToPost(False, OnCallSyncReason.RECOVERED, "sync succeeded again"), None
-    if problem_reason == last_reason:
-        return None, last_reason
-    return EventToPost(True, problem_reason, message), problem_reason
-
-
 def problem_of(status: OnCallSyncStatus) -> tuple[str, str] | None:
     """(reason, message) of what needs attention after a sync, or None when all is well.
 

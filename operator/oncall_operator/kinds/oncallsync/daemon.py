@@ -23,7 +23,9 @@ from oncall_operator.api.reasons import ExternalReason
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.backoff import Backoff
 from oncall_operator.core.errors import InternalError, OperatorError
+from oncall_operator.core.events import next_event
 from oncall_operator.core.status import parse_status
+from oncall_operator.kinds.events import post_event
 from oncall_operator.kinds.oncallsync.reconcile import ResourceRef, SyncResult, sync_once, write_status
 from oncall_operator.metrics import (
     GROUP_MEMBERS,
@@ -156,11 +158,11 @@ async def _after_success(
     if state.due is not None and not spec.dry_run:
         HANDOFF_LAG.observe(max(0.0, ((await services.clock.now()) - state.due).total_seconds()))
     problem = decide.problem_of(status)
-    event, state.last_problem = decide.next_event(
+    event, state.last_problem = next_event(
         state.last_problem, problem[0] if problem else None, problem[1] if problem else ""
     )
     if event is not None:
-        _post_event(body, event)
+        post_event(body, event)
 
 
 async def _after_failure(
@@ -178,20 +180,15 @@ async def _after_failure(
     SYNCS.labels(ref.namespace, ref.name, "error").inc()
     state.written = decide.failed_status(previous, error, ref.generation, await services.clock.now())
     await _guarded(write_status(services, ref, state.written))
-    event, state.last_problem = decide.next_event(state.last_problem, error.reason, error.message)
+    event, state.last_problem = next_event(state.last_problem, error.reason, error.message)
     if event is not None:
-        _post_event(body, event)
+        post_event(body, event)
         await _report_to_error_channel(services, spec, ref, error)
     delay = scheduler.backoff.delay(state.failures, error)
     log.warning(
         "OnCallSync %s/%s failed (%s); retrying in %.0fs", ref.namespace, ref.name, error.reason, delay
     )
     return delay
-
-
-def _post_event(body: kopf.Body, event: decide.EventToPost) -> None:
-    post = kopf.warn if event.warning else kopf.info
-    post(body, reason=event.reason, message=event.message)
 
 
 async def _guarded(write: Any) -> None:

@@ -1,0 +1,134 @@
+"""OnCallSync decisions beyond membership: status, conditions, announcements (pure)."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from oncall_operator.api import RESOURCE_KINDS
+from oncall_operator.api.oncallsync import OnCallSyncSpec, OnCallSyncStatus
+from oncall_operator.api.reasons import ExternalReason
+from oncall_operator.core import oncallsync as decide
+from oncall_operator.core.errors import Misconfigured
+from oncall_operator.core.membership import Plan, Resolution, Shift, SlackAccount, resolve_members
+from oncall_operator.runtime import KINDS
+from support.kube import REPO_ROOT
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def spec(**slack: Any) -> OnCallSyncSpec:
+    return OnCallSyncSpec.model_validate(
+        {
+            "pagerDuty": {"tokenSecretRef": {"name": "pd", "key": "t"}, "schedules": ["PSCHED1"]},
+            "slack": {
+                "tokenSecretRef": {"name": "s", "key": "t"},
+                "userGroup": {"handle": "oncall"},
+                **slack,
+            },
+        }
+    )
+
+
+def on_call(*users: str) -> Resolution:
+    current = [
+        (Shift(f"P{u}", None, None, "PSCHED1", NOW - HOUR, NOW + HOUR), ("schedule", "PSCHED1", None))
+        for u in users
+    ]
+    accounts: dict[str, Any] = {f"P{u}": SlackAccount(f"U{u}") for u in users}
+    return resolve_members(current, accounts, always_include=[], fallback_users=[], use_fallback=False)  # type: ignore[arg-type]
+
+
+def status_after(
+    previous: OnCallSyncStatus, given: OnCallSyncSpec, resolution: Resolution, **kw: Any
+) -> OnCallSyncStatus:
+    plan = Plan(final_members=resolution.desired_members)
+    return decide.synced_status(
+        previous,
+        given,
+        resolution,
+        plan,
+        group_id="S1",
+        now=NOW,
+        boundary=NOW + HOUR,
+        generation=1,
+        topic_digest=kw.get("topic_digest"),
+        handoff_message=kw.get("handoff_message"),
+        announce_failure=kw.get("announce_failure"),
+    )
+
+
+MESSAGE = {"handoffMessage": {"channel": "C0OPS", "template": "{mentions} on call"}}
+TOPIC = {"topic": {"channels": ["C0OPS"], "template": "On call: {mentions}"}}
+
+
+def test_first_sync_sets_the_topic_but_posts_no_message() -> None:
+    said = decide.plan_announcements(spec(**TOPIC, **MESSAGE), OnCallSyncStatus(), on_call("AAA"), "S1")
+    assert said.topic == "On call: <@UAAA>" and said.topic_channels == ("C0OPS",)
+    assert said.message is None
+
+
+def test_a_handoff_is_announced_once() -> None:
+    given = spec(**MESSAGE)
+    before = status_after(OnCallSyncStatus(), given, on_call("AAA"))
+    said = decide.plan_announcements(given, before, on_call("BBB"), "S1")
+    assert said.message == "<@UBBB> on call" and said.message_channel == "C0OPS"
+    # Once the intent is recorded (whatever became of the post), the same handoff is not announced again.
+    record = decide.message_record(said.on_call, NOW)
+    after = status_after(before, given, on_call("BBB"), handoff_message=record)
+    again = decide.plan_announcements(given, after, on_call("BBB"), "S1")
+    assert again.message is None
+    # An interrupted sync (status written with the intent, previous on-call not yet updated) neither.
+    interrupted = before.model_copy(update={"last_handoff_message": record})
+    assert decide.plan_announcements(given, interrupted, on_call("BBB"), "S1").message is None
+
+
+def test_the_topic_is_rewritten_only_when_its_text_changes() -> None:
+    given = spec(**TOPIC)
+    said = decide.plan_announcements(given, OnCallSyncStatus(), on_call("AAA"), "S1")
+    assert said.topic is not None
+    done = status_after(OnCallSyncStatus(), given, on_call("AAA"), topic_digest=decide.digest(said.topic))
+    assert decide.plan_announcements(given, done, on_call("AAA"), "S1").topic is None
+    assert decide.plan_announcements(given, done, on_call("BBB"), "S1").topic == "On call: <@UBBB>"
+
+
+def test_a_failed_announcement_keeps_the_group_synced_and_says_why() -> None:
+    failure = Misconfigured("conversations.setTopic: not in channel", reason=ExternalReason.NOT_IN_CHANNEL)
+    status = status_after(OnCallSyncStatus(), spec(**TOPIC), on_call("AAA"), announce_failure=failure)
+    conditions = {c.type: c for c in status.conditions}
+    assert conditions["Synced"].status == "True" and conditions["Synced"].reason == "GroupMatchesOnCall"
+    assert conditions["Ready"].status == "False" and conditions["Ready"].reason == "NotInChannel"
+    assert conditions["Degraded"].status == "True" and status.members == ["UAAA"]
+    assert decide.problem_of(status) == ("NotInChannel", conditions["Ready"].message)
+
+
+def test_failure_keeps_the_last_good_facts() -> None:
+    good = status_after(OnCallSyncStatus(), spec(), on_call("AAA"))
+    failed = decide.failed_status(good, Misconfigured("Secret s not found", reason="SecretNotFound"), 2, NOW)
+    assert (
+        failed.members == ["UAAA"] and failed.slack_user_group_id == "S1" and failed.observed_generation == 2
+    )
+    assert {c.type: c.reason for c in failed.conditions} == {
+        "Ready": "SecretNotFound",
+        "Synced": "SecretNotFound",
+        "Degraded": "SecretNotFound",
+    }
+
+
+def test_every_kind_the_api_declares_is_served() -> None:
+    assert [kind.resource for kind in KINDS] == list(RESOURCE_KINDS)
+
+
+def test_every_reason_an_adapter_raises_is_a_declared_reason() -> None:
+    """Reasons are a contract: adapters may only use ExternalReason members, never ad-hoc strings."""
+    for path in (Path(REPO_ROOT) / "operator/oncall_operator/clients").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "reason"
+                and isinstance(node.value, ast.Constant)
+            ):
+                assert node.value.value in set(ExternalReason), f"{path.name}: reason {node.value.value!r}"
