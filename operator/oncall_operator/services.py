@@ -13,6 +13,7 @@ from oncall_operator.clients.clock import Clock, clock_from_url
 from oncall_operator.clients.kube import Kube, load_configuration
 from oncall_operator.clients.pagerduty import PagerDuty
 from oncall_operator.clients.slack import Slack
+from oncall_operator.clients.subject_keys import SubjectKeys, operator_namespace
 from oncall_operator.settings import Settings
 
 
@@ -23,10 +24,14 @@ class Services:
     pagerduty: PagerDuty
     kube: Kube
     clock: Clock
+    subjects: SubjectKeys
+    operator_namespace: str
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         """Raises KubeConfigError when no cluster configuration is usable."""
+        kube = Kube(load_configuration(settings.kubeconfig, settings.context))
+        namespace = operator_namespace(settings.operator_namespace)
         return cls(
             settings=settings,
             slack=Slack(settings.slack_url, rate_limit_scale=settings.rate_limit_scale),
@@ -35,8 +40,10 @@ class Services:
                 rate_limit_scale=settings.rate_limit_scale,
                 ca_file=settings.pagerduty_ca_file,
             ),
-            kube=Kube(load_configuration(settings.kubeconfig, settings.context)),
+            kube=kube,
             clock=clock_from_url(settings.clock_url),
+            subjects=SubjectKeys(kube, namespace, settings.subject_key_secret),
+            operator_namespace=namespace,
         )
 
     def close(self) -> None:

@@ -84,6 +84,8 @@ class Settings:
     slack_url: str | None = None
     pagerduty_url: str | None = None
     pagerduty_ca_file: str | None = None
+    operator_namespace: str | None = None
+    subject_key_secret: str = "oncall-operator-subject-key"
     clock_url: str | None = None
     rate_limit_scale: float = 1.0
     with_test_kinds: bool = False
@@ -141,6 +143,16 @@ OPTIONS: tuple[Option, ...] = (
         "pagerduty_ca_file",
         ("--pagerduty-ca-file",),
         "a PEM CA bundle to trust for PagerDuty besides the system's (e.g. a TLS-inspecting proxy)",
+    ),
+    Option(
+        "operator_namespace",
+        ("--operator-namespace",),
+        "the operator's own namespace (default: the pod's, from its service account)",
+    ),
+    Option(
+        "subject_key_secret",
+        ("--subject-key-secret",),
+        "Secret (in the operator's namespace) with the HMAC key of subject references; created when missing",
     ),
     Option(
         "clock_url", ("--clock-url",), "take 'now' from a sandbox's /_sandbox/clock (demos and tests only)"

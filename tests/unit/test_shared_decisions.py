@@ -135,3 +135,17 @@ def test_internal_errors_name_the_type_only() -> None:
     wrapped = InternalError.wrap(KeyError("jane@example.com"), "syncing")
     assert wrapped.reason == "InternalError" and "KeyError" in wrapped.message
     assert "jane" not in wrapped.message and wrapped.__cause__ is not None
+
+
+def test_subject_refs_are_keyed_normalised_and_opaque() -> None:
+    from oncall_operator.core.subjects import IdentifierKind, subject_ref
+
+    key, other = b"k" * 32, b"o" * 32
+    email = subject_ref(key, IdentifierKind.EMAIL, " Jane.Doe@Example.COM ")
+    assert email == subject_ref(key, IdentifierKind.EMAIL, "jane.doe@example.com")
+    assert email != subject_ref(other, IdentifierKind.EMAIL, "jane.doe@example.com")
+    # Ids are case-sensitive and kinds never collide.
+    assert subject_ref(key, IdentifierKind.SLACK_USER, "U1") != subject_ref(
+        key, IdentifierKind.PAGERDUTY_USER, "U1"
+    )
+    assert len(email) == len("hmac-sha256:") + 22

@@ -122,6 +122,39 @@ class Kube:
         except (binascii.Error, UnicodeDecodeError) as error:
             raise Misconfigured(f"Secret {name} key {key} is not text", reason=R.SECRET_NOT_FOUND) from error
 
+    async def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """All keys of a Secret, decoded; None when it does not exist."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        try:
+            secret = await self._run(
+                f"reading Secret {name}",
+                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except NotFound:
+            return None
+        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+    async def create_secret(
+        self, namespace: str, name: str, data: dict[str, bytes], labels: dict[str, str]
+    ) -> bool:
+        """True when created, False when it existed already (another replica was first)."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        body = kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels),
+            data={key: base64.b64encode(value).decode() for key, value in data.items()},
+            type="Opaque",
+        )
+        try:
+            await self._run(
+                f"creating Secret {name}",
+                lambda: core.create_namespaced_secret(namespace, body, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except Transient as error:
+            if isinstance(error.__cause__, kubernetes.client.ApiException) and error.__cause__.status == 409:
+                return False
+            raise
+        return True
+
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         """A JSON merge patch of .status; a resource deleted meanwhile is nothing to report on."""
         api = kubernetes.client.CustomObjectsApi(self._client)
