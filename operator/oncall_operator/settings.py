@@ -84,6 +84,7 @@ class Settings:
     slack_url: str | None = None
     pagerduty_url: str | None = None
     pagerduty_ca_file: str | None = None
+    require_group_allowlist: bool = False
     operator_namespace: str | None = None
     subject_key_secret: str = "oncall-operator-subject-key"
     clock_url: str | None = None
@@ -143,6 +144,13 @@ OPTIONS: tuple[Option, ...] = (
         "pagerduty_ca_file",
         ("--pagerduty-ca-file",),
         "a PEM CA bundle to trust for PagerDuty besides the system's (e.g. a TLS-inspecting proxy)",
+    ),
+    Option(
+        "require_group_allowlist",
+        ("--require-group-allowlist",),
+        "an OnCallSync may manage only the user groups its namespace's annotation "
+        "oncall-operator.dev/user-groups allows (without it, any group not owned elsewhere)",
+        _boolean,
     ),
     Option(
         "operator_namespace",

@@ -466,3 +466,40 @@ def test_metrics_are_served_without_personal_data(
         assert f"oncall_operator_{name}" in text
     assert 'api="slack",method="usergroups.create"' in text
     assert "example.test" not in text and "xoxb" not in text
+
+
+def test_one_group_one_owner_across_namespaces(kube: Kube, sandbox: Sandbox, tmp_path: Path) -> None:
+    from support.kube import operator_process
+    from support.oncall import create_token_secrets
+
+    first, second = kube.create_namespace(), kube.create_namespace()
+    for ns in (first, second):
+        create_token_secrets(kube, ns)
+    env = sandbox.server.operator_env()
+    with operator_process(kube, "-n", first, "-n", second, env=env, log_path=tmp_path / "op.log"):
+        kube.apply(oncallsync("owner", first, slack={"userGroup": {"handle": "shared"}}))
+        wait_condition(kube, "owner", first, "Ready", "True")
+        kube.apply(
+            oncallsync("rival", second, slack={"userGroup": {"handle": "shared"}, "alwaysInclude": ["ULEAD"]})
+        )
+        rival = wait_condition(kube, "rival", second, "Ready", "False", "GroupOwnedElsewhere")
+        assert f"{first}/owner" in rival["message"]
+        # Only the owner's one membership write; the rival (which wants ULEAD too) wrote nothing.
+        assert sandbox.members("shared") == [PRIMARY_NOW]
+        assert sandbox.group("shared")["updates"] == 1  # type: ignore[index]
+        # The owner goes; the next oldest takes over.
+        kube.kubectl("delete", "oncallsync", "owner", "-n", first, "--timeout=60s")
+        wait_condition(kube, "rival", second, "Ready", "True", timeout=60)
+        wait_for(lambda: sandbox.members("shared") == [PRIMARY_NOW, "ULEAD"], what="the new owner's members")
+
+
+def test_a_namespace_may_be_limited_to_handle_patterns(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.kubectl("annotate", "namespace", namespace, "oncall-operator.dev/user-groups=payments-*")
+    kube.apply(oncallsync("sre", namespace, slack={"userGroup": {"handle": "sre-oncall"}}))
+    kube.apply(oncallsync("payments", namespace, slack={"userGroup": {"handle": "payments-oncall"}}))
+    refused = wait_condition(kube, "sre", namespace, "Ready", "False", "UserGroupNotAllowed")
+    assert "oncall-operator.dev/user-groups" in refused["message"]
+    wait_condition(kube, "payments", namespace, "Ready", "True")
+    assert sandbox.group("sre-oncall") is None

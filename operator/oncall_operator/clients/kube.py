@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -87,12 +88,29 @@ def classify(error: BaseException, doing: str) -> Exception:
     return InternalError.wrap(error, doing)
 
 
+NAMESPACE_CACHE_SECONDS = 30.0
+
+
 class Kube:
     """The operator's own Kubernetes calls."""
 
     def __init__(self, configuration: kubernetes.client.Configuration) -> None:
         self.configuration = configuration
         self._client = kubernetes.client.ApiClient(configuration)
+        self._namespaces: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        """A namespace's annotations, cached briefly (an admin's edit applies within 30 s)."""
+        cached = self._namespaces.get(name)
+        if cached and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+            return cached[1]
+        core = kubernetes.client.CoreV1Api(self._client)
+        namespace = await self._run(
+            f"reading namespace {name}", lambda: core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        )
+        annotations = dict((namespace.metadata and namespace.metadata.annotations) or {})
+        self._namespaces[name] = (time.monotonic(), annotations)
+        return annotations
 
     async def _run(self, doing: str, call: Callable[[], T]) -> T:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from oncall_operator.api.oncallsync import OnCallSyncSpec, OnCallSyncStatus
+from oncall_operator.api.oncallsync import OnCallSyncReason, OnCallSyncSpec, OnCallSyncStatus
 from oncall_operator.api.reasons import ExternalReason
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.backoff import Backoff
@@ -26,7 +26,14 @@ from oncall_operator.core.errors import InternalError, OperatorError
 from oncall_operator.core.events import next_event
 from oncall_operator.core.status import parse_status
 from oncall_operator.kinds.events import post_event
-from oncall_operator.kinds.oncallsync.reconcile import ResourceRef, SyncResult, sync_once, write_status
+from oncall_operator.kinds.oncallsync.reconcile import (
+    ClaimsOf,
+    Contenders,
+    ResourceRef,
+    SyncResult,
+    sync_once,
+    write_status,
+)
 from oncall_operator.metrics import (
     GROUP_MEMBERS,
     HANDOFF_LAG,
@@ -41,6 +48,7 @@ from oncall_operator.services import Services
 log = logging.getLogger(__name__)
 KIND = "OnCallSync"
 IDLE_SECONDS = 3600.0  # suspended or invalid: a spec change wakes the daemon anyway
+OWNERSHIP_RECHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Scheduler:
 
     workers: asyncio.Semaphore
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
+    teams: dict[str, str] = field(default_factory=dict)  # uid -> Slack workspace of its token
     queued: int = 0
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -75,6 +84,7 @@ async def keep_in_sync(
     name: str,
     uid: str,
     stopped: kopf.DaemonStopped,
+    claims: ClaimsOf,
 ) -> None:
     wake = scheduler.wakers.setdefault(uid, asyncio.Event())
     RESOURCES.labels(KIND).inc()
@@ -95,7 +105,9 @@ async def keep_in_sync(
                 await _guarded(write_status(services, ref, state.written))
                 await _wait(services, wake, stopped, None, IDLE_SECONDS)
                 continue
-            result, error = await _sync(services, scheduler, ref, spec, previous, state)
+            result, error = await _sync(
+                services, scheduler, ref, spec, previous, state, Contenders(claims, body, scheduler.teams)
+            )
             if result is not None:
                 await _after_success(services, body, ref, spec, result, state)
                 boundary = (
@@ -109,6 +121,7 @@ async def keep_in_sync(
                 await _wait(services, wake, stopped, None, delay)
     finally:
         scheduler.wakers.pop(uid, None)
+        scheduler.teams.pop(uid, None)
         for gauge in (GROUP_MEMBERS, UNMAPPED_USERS):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
@@ -122,6 +135,7 @@ async def _sync(
     spec: OnCallSyncSpec,
     previous: OnCallSyncStatus,
     state: DaemonState,
+    contenders: Contenders,
 ) -> tuple[SyncResult | None, OperatorError | None]:
     started = time.monotonic()
     scheduler.queued += 1
@@ -131,7 +145,9 @@ async def _sync(
             scheduler.queued -= 1
             QUEUE_DEPTH.set(scheduler.queued)
             priority = state.due.timestamp() if state.due else time.time()
-            result = await sync_once(services, ref, spec, previous, priority, handoff=state.due is not None)
+            result = await sync_once(
+                services, ref, spec, previous, priority, contenders, handoff=state.due is not None
+            )
             return result, None
     except OperatorError as error:
         return None, error
@@ -184,7 +200,11 @@ async def _after_failure(
     if event is not None:
         post_event(body, event)
         await _report_to_error_channel(services, spec, ref, error)
-    delay = scheduler.backoff.delay(state.failures, error)
+    # A group owned elsewhere is re-checked soon: when the owner goes, the next oldest takes over.
+    if error.reason == OnCallSyncReason.GROUP_OWNED_ELSEWHERE:
+        delay = OWNERSHIP_RECHECK_SECONDS
+    else:
+        delay = scheduler.backoff.delay(state.failures, error)
     log.warning(
         "OnCallSync %s/%s failed (%s); retrying in %.0fs", ref.namespace, ref.name, error.reason, delay
     )
@@ -241,6 +261,19 @@ async def _wait(
         if remaining <= 0:
             return True
         step = min(remaining, services.clock.poll_seconds) if until is not None else remaining
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=step)
+        await _first_of(wake, stopped, step)
     return False
+
+
+async def _first_of(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Returns when woken, when Kopf stops the daemon (deletion, shutdown), or after `seconds`."""
+
+    async def until_stopped() -> None:
+        await stopped.wait(seconds)
+
+    waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(until_stopped())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

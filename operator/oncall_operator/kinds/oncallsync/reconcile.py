@@ -8,13 +8,16 @@ message, never a second one - and the message last.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from oncall_operator.api.durations import parse_duration
 from oncall_operator.api.oncallsync import (
     ON_CALL_SYNC,
     HandoffMessageRecord,
+    OnCallSyncReason,
     OnCallSyncSpec,
     OnCallSyncStatus,
     Scope,
@@ -34,6 +37,7 @@ from oncall_operator.core.membership import (
     resolve_members,
     select_current,
 )
+from oncall_operator.core.ownership import ANNOTATION, Claim, handle_allowed, owner
 from oncall_operator.core.status import render_status
 from oncall_operator.services import Services
 
@@ -43,6 +47,32 @@ class ResourceRef:
     namespace: str
     name: str
     generation: int | None
+
+
+ClaimsOf = Callable[[str], list[Claim]]
+
+
+def claim_of(body: Mapping[str, Any]) -> dict[str, Claim] | None:
+    meta = body.get("metadata", {})
+    handle = ((body.get("spec") or {}).get("slack") or {}).get("userGroup", {}).get("handle")
+    if not isinstance(handle, str):
+        return None
+    claim = Claim(
+        str(meta.get("creationTimestamp", "")),
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        meta.get("uid", ""),
+    )
+    return {handle: claim}
+
+
+@dataclass(frozen=True)
+class Contenders:
+    """The other OnCallSyncs naming a handle (from the watch), and their workspaces once known."""
+
+    claims_of: ClaimsOf
+    body: Mapping[str, Any]
+    teams: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -62,17 +92,19 @@ async def sync_once(
     spec: OnCallSyncSpec,
     previous: OnCallSyncStatus,
     priority: float,
+    contenders: Contenders,
     *,
     handoff: bool,
 ) -> SyncResult:
     """Gathers, decides, acts; writes the status before announcing. Raises OperatorError."""
     now = await services.clock.now()
     resync = parse_duration(spec.resync_interval)
-    pd_token = await services.kube.read_secret_key(
-        ref.namespace, spec.pager_duty.token_secret_ref.name, spec.pager_duty.token_secret_ref.key
-    )
     slack_token = await services.kube.read_secret_key(
         ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
+    )
+    await _check_ownership(services, ref, spec, slack_token, contenders)
+    pd_token = await services.kube.read_secret_key(
+        ref.namespace, spec.pager_duty.token_secret_ref.name, spec.pager_duty.token_secret_ref.key
     )
     selection = SourceSelection(
         frozenset(spec.pager_duty.schedules),
@@ -150,6 +182,31 @@ async def sync_once(
     await write_status(services, ref, status)
     next_wake = min(boundary, now + resync) if boundary else now + resync
     return SyncResult(status, next_wake, boundary)
+
+
+async def _check_ownership(
+    services: Services, ref: ResourceRef, spec: OnCallSyncSpec, slack_token: str, contenders: Contenders
+) -> None:
+    """Writes nothing unless this resource owns the group and its namespace may manage it."""
+    handle = spec.slack.user_group.handle
+    annotations = await services.kube.namespace_annotations(ref.namespace)
+    if not handle_allowed(
+        handle, annotations.get(ANNOTATION), required=services.settings.require_group_allowlist
+    ):
+        raise Misconfigured(
+            f"namespace {ref.namespace} may not manage @{handle} (annotation {ANNOTATION})",
+            reason=OnCallSyncReason.USER_GROUP_NOT_ALLOWED,
+        )
+    mine = claim_of(contenders.body)
+    assert mine is not None
+    team = await services.slack.team_id(slack_token)
+    contenders.teams[mine[handle].uid] = team
+    winner = owner(contenders.claims_of(handle), mine[handle], team, contenders.teams)
+    if winner.uid != mine[handle].uid:
+        raise Misconfigured(
+            f"@{handle} is managed by {winner.ref}, the oldest OnCallSync for it; this one writes nothing",
+            reason=OnCallSyncReason.GROUP_OWNED_ELSEWHERE,
+        )
 
 
 async def _shifts(
