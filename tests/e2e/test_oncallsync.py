@@ -119,8 +119,7 @@ def test_pagerduty_override_takes_effect_at_its_start(
             ]
         },
     )
-    # The override was created after the last sync; the spec bump stands in for the resync.
-    kube.apply(oncallsync("override", namespace, safety={"maxRemovalsPerSync": 3}))
+    # Created after the last sync and an hour before the resync: the look-ahead hears it.
     wait_for(
         lambda: (
             kube.get("oncallsync", "override", namespace)["status"].get("nextHandoffTime")
@@ -503,3 +502,16 @@ def test_a_namespace_may_be_limited_to_handle_patterns(
     assert "oncall-operator.dev/user-groups" in refused["message"]
     wait_condition(kube, "payments", namespace, "Ready", "True")
     assert sandbox.group("sre-oncall") is None
+
+
+def test_a_schedule_no_policy_uses_still_has_its_people(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("solo", namespace, pagerDuty={"schedules": ["PSCHEDSOLO"]}))
+    # 09:xx -> index (24 + 9) % 2 = 1 -> PDDD, read from the schedule's rendered final layer.
+    wait_for(lambda: sandbox.members("solo") == ["UDDD"], what="the solo schedule's on-call")
+    status = kube.get("oncallsync", "solo", namespace)["status"]
+    assert (
+        status["onCall"][0]["source"]["id"] == "PSCHEDSOLO"
+        and status["nextHandoffTime"] == "2026-03-02T10:00:00Z"
+    )

@@ -30,6 +30,7 @@ from oncall_operator.kinds.oncallsync.reconcile import (
     ClaimsOf,
     Contenders,
     ResourceRef,
+    Subscription,
     SyncResult,
     sync_once,
     write_status,
@@ -37,11 +38,14 @@ from oncall_operator.kinds.oncallsync.reconcile import (
 from oncall_operator.metrics import (
     GROUP_MEMBERS,
     HANDOFF_LAG,
+    LAST_SUCCESS,
     QUEUE_DEPTH,
+    RESOURCE_READY,
     RESOURCES,
     SYNC_DURATION,
     SYNCS,
     UNMAPPED_USERS,
+    forget_resource,
 )
 from oncall_operator.services import Services
 
@@ -58,6 +62,7 @@ class Scheduler:
     workers: asyncio.Semaphore
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     teams: dict[str, str] = field(default_factory=dict)  # uid -> Slack workspace of its token
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # uid -> what the look-ahead checks
     queued: int = 0
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -110,6 +115,10 @@ async def keep_in_sync(
             )
             if result is not None:
                 await _after_success(services, body, ref, spec, result, state)
+                if result.subscription is None:
+                    scheduler.subscriptions.pop(uid, None)
+                else:
+                    scheduler.subscriptions[uid] = result.subscription
                 boundary = (
                     result.boundary if result.boundary and result.boundary <= result.next_wake else None
                 )
@@ -122,6 +131,11 @@ async def keep_in_sync(
     finally:
         scheduler.wakers.pop(uid, None)
         scheduler.teams.pop(uid, None)
+        scheduler.subscriptions.pop(uid, None)
+        forget_resource(KIND, namespace, name)
+        for outcome in ("success", "dry_run", "error"):
+            with contextlib.suppress(KeyError):
+                SYNCS.remove(namespace, name, outcome)
         for gauge in (GROUP_MEMBERS, UNMAPPED_USERS):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
@@ -171,6 +185,8 @@ async def _after_success(
     SYNCS.labels(ref.namespace, ref.name, "dry_run" if spec.dry_run else "success").inc()
     GROUP_MEMBERS.labels(ref.namespace, ref.name).set(status.member_count or 0)
     UNMAPPED_USERS.labels(ref.namespace, ref.name).set(len(status.unmapped))
+    _set_ready(ref, status)
+    LAST_SUCCESS.labels(KIND, ref.namespace, ref.name).set(time.time())
     if state.due is not None and not spec.dry_run:
         HANDOFF_LAG.observe(max(0.0, ((await services.clock.now()) - state.due).total_seconds()))
     problem = decide.problem_of(status)
@@ -196,6 +212,7 @@ async def _after_failure(
     SYNCS.labels(ref.namespace, ref.name, "error").inc()
     state.written = decide.failed_status(previous, error, ref.generation, await services.clock.now())
     await _guarded(write_status(services, ref, state.written))
+    _set_ready(ref, state.written)
     event, state.last_problem = next_event(state.last_problem, error.reason, error.message)
     if event is not None:
         post_event(body, event)
@@ -209,6 +226,11 @@ async def _after_failure(
         "OnCallSync %s/%s failed (%s); retrying in %.0fs", ref.namespace, ref.name, error.reason, delay
     )
     return delay
+
+
+def _set_ready(ref: ResourceRef, status: OnCallSyncStatus) -> None:
+    ready = next((c for c in status.conditions if c.type == "Ready"), None)
+    RESOURCE_READY.labels(KIND, ref.namespace, ref.name).set(1 if ready and ready.status == "True" else 0)
 
 
 async def _guarded(write: Any) -> None:

@@ -15,6 +15,7 @@ from oncall_operator.core.errors import NotFound, OperatorError
 from oncall_operator.core.ownership import Claim
 from oncall_operator.core.status import parse_status, render_status
 from oncall_operator.kinds.oncallsync.daemon import Scheduler, keep_in_sync
+from oncall_operator.kinds.oncallsync.lookahead import Lookahead
 from oncall_operator.kinds.oncallsync.reconcile import claim_of
 from oncall_operator.services import Services
 
@@ -27,6 +28,15 @@ def validation_problems(error: ValidationError) -> str:
 
 def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     scheduler = Scheduler(workers=asyncio.Semaphore(services.settings.workers))
+    lookahead = Lookahead(services, scheduler)
+
+    @kopf.on.startup(id="oncallsync_lookahead", registry=registry)
+    async def start_lookahead(**_: Any) -> None:  # async: Kopf runs sync handlers in threads
+        lookahead.start()
+
+    @kopf.on.cleanup(id="oncallsync_lookahead", registry=registry)
+    async def stop_lookahead(**_: Any) -> None:
+        await lookahead.stop()
 
     @kopf.on.resume(*RESOURCE, id="validate", registry=registry)
     @kopf.on.create(*RESOURCE, id="validate", registry=registry)

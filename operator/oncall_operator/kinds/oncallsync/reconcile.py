@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from oncall_operator.api.durations import parse_duration
@@ -76,10 +76,21 @@ class Contenders:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """What the look-ahead needs to re-read a resource's on-call and tell whether it changed."""
+
+    token: str
+    spec: OnCallSyncSpec
+    selection: SourceSelection
+    view: decide.OnCallView
+
+
+@dataclass(frozen=True)
 class SyncResult:
     status: OnCallSyncStatus
     next_wake: datetime
     boundary: datetime | None
+    subscription: Subscription | None
 
 
 async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
@@ -110,7 +121,7 @@ async def sync_once(
         frozenset(spec.pager_duty.schedules),
         {p.id: frozenset(p.levels) for p in spec.pager_duty.escalation_policies},
     )
-    shifts = await _shifts(services, spec, pd_token, now, resync, priority)
+    shifts = await read_shifts(services, spec, pd_token, now, now + resync, priority)
     current = select_current(shifts, selection, now)
     boundary = next_boundary(shifts, selection, now)
     known = {entry.pager_duty_user: entry.slack_user for entry in previous.on_call if entry.slack_user}
@@ -181,7 +192,12 @@ async def sync_once(
     status = status_now(record)
     await write_status(services, ref, status)
     next_wake = min(boundary, now + resync) if boundary else now + resync
-    return SyncResult(status, next_wake, boundary)
+    subscription = (
+        Subscription(pd_token, spec, selection, decide.view_of(shifts, selection, now, next_wake))
+        if spec.pager_duty.scope is Scope.ON_CALL_NOW
+        else None
+    )
+    return SyncResult(status, next_wake, boundary, subscription)
 
 
 async def _check_ownership(
@@ -209,24 +225,33 @@ async def _check_ownership(
         )
 
 
-async def _shifts(
-    services: Services, spec: OnCallSyncSpec, token: str, now: datetime, resync: timedelta, priority: float
+async def read_shifts(
+    services: Services, spec: OnCallSyncSpec, token: str, now: datetime, until: datetime, priority: float
 ) -> list[Shift]:
+    """Shifts of the spec's sources over [now, until] (a roster for everyoneInRotation)."""
     policies = [p.id for p in spec.pager_duty.escalation_policies]
     for schedule in spec.pager_duty.schedules:
         await services.pagerduty.check_exists(token, "schedules", schedule)
     for policy in policies:
         await services.pagerduty.check_exists(token, "escalation_policies", policy)
-    if spec.pager_duty.scope is Scope.ON_CALL_NOW:
-        return await services.pagerduty.on_call(
-            token,
-            schedules=spec.pager_duty.schedules,
-            policies=policies,
-            since=now,
-            until=now + resync,
-            priority=priority,
-        )
-    return await services.pagerduty.roster(token, schedules=spec.pager_duty.schedules, policies=policies)
+    if spec.pager_duty.scope is not Scope.ON_CALL_NOW:
+        return await services.pagerduty.roster(token, schedules=spec.pager_duty.schedules, policies=policies)
+    shifts = await services.pagerduty.on_call(
+        token,
+        schedules=spec.pager_duty.schedules,
+        policies=policies,
+        since=now,
+        until=until,
+        priority=priority,
+    )
+    # /oncalls leaves out schedules that no escalation policy uses; read those from the schedule itself.
+    answered = {shift.schedule for shift in shifts}
+    for schedule in spec.pager_duty.schedules:
+        if schedule not in answered:
+            shifts = shifts + await services.pagerduty.rendered_schedule(
+                token, schedule, since=now, until=until, priority=priority
+            )
+    return shifts
 
 
 async def _map_accounts(
