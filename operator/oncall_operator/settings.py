@@ -92,6 +92,7 @@ class Settings:
     pagerduty_url: str | None = None
     pagerduty_ca_file: str | None = None
     lookahead_interval: float = 60.0
+    secrets_require_label: bool = True
     require_group_allowlist: bool = False
     operator_namespace: str | None = None
     subject_key_secret: str = "oncall-operator-subject-key"
@@ -159,6 +160,12 @@ OPTIONS: tuple[Option, ...] = (
         "how often on-call is re-read between handoffs, so overrides and schedule edits are heard "
         "(a duration; slower when it would take over a tenth of PagerDuty's budget)",
         _seconds,
+    ),
+    Option(
+        "secrets_require_label",
+        ("--secrets-require-label",),
+        "resources may use only Secrets labelled oncall-operator.dev/credentials=true (turn off: false)",
+        _boolean,
     ),
     Option(
         "require_group_allowlist",

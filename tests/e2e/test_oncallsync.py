@@ -236,7 +236,11 @@ def test_rotated_secret_is_used_without_restart(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "slack", "namespace": namespace},
+            "metadata": {
+                "name": "slack",
+                "namespace": namespace,
+                "labels": {"oncall-operator.dev/credentials": "true"},
+            },
             "stringData": {"bot-token": scenario.SLACK_TOKEN_ROTATED},
         }
     )
@@ -317,6 +321,7 @@ def test_bad_tokens_scopes_and_plans(kube: Kube, namespace: str, sandbox: Sandbo
         "--from-literal=token=pd-wrong",
         f"--from-literal=readonly={scenario.SLACK_TOKEN_NO_WRITE}",
     )
+    kube.kubectl("label", "secret", "bad", "-n", namespace, "oncall-operator.dev/credentials=true")
     kube.apply(
         oncallsync("authfail", namespace, pagerDuty={"tokenSecretRef": {"name": "bad", "key": "token"}})
     )
@@ -515,3 +520,36 @@ def test_a_schedule_no_policy_uses_still_has_its_people(
         status["onCall"][0]["source"]["id"] == "PSCHEDSOLO"
         and status["nextHandoffTime"] == "2026-03-02T10:00:00Z"
     )
+
+
+def test_only_secrets_that_opt_in_are_used(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "unlabelled",
+        "-n",
+        namespace,
+        f"--from-literal=token={scenario.PD_TOKEN}",
+    )
+    kube.apply(
+        oncallsync("optin", namespace, pagerDuty={"tokenSecretRef": {"name": "unlabelled", "key": "token"}})
+    )
+    refused = wait_condition(kube, "optin", namespace, "Ready", "False", "SecretNotFound")
+    # An unlabelled Secret reads exactly like a missing one: the operator tells nothing about it.
+    assert "not labelled oncall-operator.dev/credentials=true" in refused["message"]
+    assert "has no key" not in refused["message"]
+    # Labelling it is noticed within seconds (the Secret is polled), not at the next retry.
+    kube.kubectl("label", "secret", "unlabelled", "-n", namespace, "oncall-operator.dev/credentials=true")
+    wait_condition(kube, "optin", namespace, "Ready", "True", timeout=30)
+
+
+def test_a_deleted_secret_is_noticed_within_seconds(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("secretgone", namespace))
+    wait_condition(kube, "secretgone", namespace, "Ready", "True")
+    kube.kubectl("delete", "secret", "slack", "-n", namespace)
+    wait_condition(kube, "secretgone", namespace, "Ready", "False", "SecretNotFound", timeout=30)

@@ -105,6 +105,11 @@ async def keep_in_sync(
             except ValidationError:
                 await _wait(services, wake, stopped, None, IDLE_SECONDS)  # the validate handler reports it
                 continue
+            # A rotated, deleted or newly labelled Secret wakes the resource within seconds.
+            refs = {
+                (namespace, spec.pager_duty.token_secret_ref.name),
+                (namespace, spec.slack.token_secret_ref.name),
+            }
             if spec.suspend:
                 state.written = decide.suspended_status(previous, generation, await services.clock.now())
                 await _guarded(write_status(services, ref, state.written))
@@ -113,6 +118,7 @@ async def keep_in_sync(
             result, error = await _sync(
                 services, scheduler, ref, spec, previous, state, Contenders(claims, body, scheduler.teams)
             )
+            services.secrets.watch(uid, refs, wake.set)  # as of what this sync read
             if result is not None:
                 await _after_success(services, body, ref, spec, result, state)
                 if result.subscription is None:
@@ -131,6 +137,7 @@ async def keep_in_sync(
     finally:
         scheduler.wakers.pop(uid, None)
         scheduler.teams.pop(uid, None)
+        services.secrets.unwatch(uid)
         scheduler.subscriptions.pop(uid, None)
         forget_resource(KIND, namespace, name)
         for outcome in ("success", "dry_run", "error"):
@@ -252,9 +259,7 @@ async def _report_to_error_channel(
     ):
         return
     try:
-        token = await services.kube.read_secret_key(
-            ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
-        )
+        token = await services.read_credential(ref.namespace, spec.slack.token_secret_ref)
         await services.slack.post(
             token,
             spec.slack.error_channel,

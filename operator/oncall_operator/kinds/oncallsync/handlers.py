@@ -100,9 +100,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         assert namespace is not None
         try:
             model = OnCallSyncSpec.model_validate(dict(spec))
-            token = await services.kube.read_secret_key(
-                namespace, model.slack.token_secret_ref.name, model.slack.token_secret_ref.key
-            )
+            token = await services.read_credential(namespace, model.slack.token_secret_ref)
             await services.slack.set_enabled(token, group_id, False, priority=0.0)
         except NotFound:
             return  # the group is gone already

@@ -110,13 +110,9 @@ async def sync_once(
     """Gathers, decides, acts; writes the status before announcing. Raises OperatorError."""
     now = await services.clock.now()
     resync = parse_duration(spec.resync_interval)
-    slack_token = await services.kube.read_secret_key(
-        ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
-    )
+    slack_token = await services.read_credential(ref.namespace, spec.slack.token_secret_ref)
     await _check_ownership(services, ref, spec, slack_token, contenders)
-    pd_token = await services.kube.read_secret_key(
-        ref.namespace, spec.pager_duty.token_secret_ref.name, spec.pager_duty.token_secret_ref.key
-    )
+    pd_token = await services.read_credential(ref.namespace, spec.pager_duty.token_secret_ref)
     selection = SourceSelection(
         frozenset(spec.pager_duty.schedules),
         {p.id: frozenset(p.levels) for p in spec.pager_duty.escalation_policies},
