@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_sandbox import control_api, middleware
+from oncall_sandbox import control_api, control_state, middleware
 from oncall_sandbox import pagerduty as pagerduty_api
 from oncall_sandbox import slack as slack_api
 from oncall_sandbox.client import SandboxControl
@@ -51,7 +51,9 @@ def create_app(
         record_exchanges=record_exchanges,
         request_log_limit=request_log_limit,
     )
-    app.add_routes(slack_api.routes() + pagerduty_api.routes() + control_api.routes())
+    app.add_routes(
+        slack_api.routes() + pagerduty_api.routes() + control_api.routes() + control_state.routes()
+    )
     return app
 
 
