@@ -9,10 +9,11 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from oncall_operator.clients import slack_limits
 from oncall_sandbox.clock import Clock
 from oncall_sandbox.faults import FaultSet
 from oncall_sandbox.limits import SlidingWindow
@@ -21,35 +22,30 @@ from oncall_sandbox.state import SandboxState
 log = logging.getLogger("oncall_sandbox")
 
 REQUEST_LOG_LIMIT = 100_000
-EXCHANGE_LIMIT = 20_000
+# Set by a write's handler on the aiohttp request: the object it changed, for the request log.
+TARGET: web.RequestKey[str | None] = web.RequestKey("target", str)
 
-# Slack's documented tiers (requests per minute); chat.postMessage is per channel, see SLACK_POST_WINDOW.
-TIER_2, TIER_3, TIER_4 = 20, 50, 100
-SLACK_TIERS: dict[str, int] = {
-    "auth.test": TIER_4,  # documented as "special"; generous like Tier 4
-    "users.list": TIER_2,
-    "users.info": TIER_4,
-    "users.lookupByEmail": TIER_3,
-    "usergroups.list": TIER_2,
-    "usergroups.create": TIER_2,
-    "usergroups.update": TIER_2,
-    "usergroups.enable": TIER_2,
-    "usergroups.disable": TIER_2,
-    "usergroups.users.list": TIER_2,
-    "usergroups.users.update": TIER_2,
-    "conversations.info": TIER_3,
-    "conversations.setTopic": TIER_2,
-    "chat.postMessage": 60,
-    "team.accessLogs": TIER_2,
-}
-# chat.postMessage: about one per second per channel with a short burst -> 5 per 5-second window.
-SLACK_POST_WINDOW = (5, 5.0)
+
+class LoggedRequest(NamedTuple):
+    """One request log entry, compact: 100k of them fit in ~15 MiB."""
+
+    seq: int
+    api: str
+    method: str
+    path: str
+    status: int
+    real_time: float
+    sandbox_time: float
+    target: str | None
+
+
+EXCHANGE_LIMIT = 20_000
 
 
 @dataclass
 class RateLimitConfig:
     enabled: bool = True
-    # method -> (requests, window seconds), overriding the documented tiers
+    # method -> (requests, window seconds), overriding the documented tiers (seed or control API)
     slack: dict[str, tuple[int, float]] = field(default_factory=dict)
     pagerduty_per_minute: int = 960
     pagerduty_window: float = 60.0
@@ -73,8 +69,7 @@ class Sandbox:
         self._apply_seed_limits()
         self.slack_windows = SlidingWindow()
         self.pagerduty_window = SlidingWindow()
-        # Compact tuples (seq, api, method, path, status, real time, sandbox time): 100k fit in ~15 MiB.
-        self.requests: deque[tuple[int, str, str, str, int, float, float]] = deque(maxlen=request_log_limit)
+        self.requests: deque[LoggedRequest] = deque(maxlen=request_log_limit)
         self.stats: Counter[tuple[str, str, int]] = Counter()
         self.seq = itertools.count(1)
         self.record_exchanges = record_exchanges
@@ -97,12 +92,14 @@ class Sandbox:
         self.pagerduty_window.clear()
 
     def slack_limit(self, method: str) -> tuple[int, float]:
-        """(limit, window seconds) for a Slack method."""
+        """(limit, window seconds) for a Slack method: an override, else Slack's documented tier.
+
+        chat.postMessage is limited per channel (the caller keys its window by channel)."""
         if method in self.limits.slack:
             return self.limits.slack[method]
         if method == "chat.postMessage":
-            return SLACK_POST_WINDOW
-        return SLACK_TIERS.get(method, TIER_3), 60.0
+            return slack_limits.POST_MESSAGE_PER_CHANNEL
+        return slack_limits.per_minute(method), 60.0
 
     def now_iso(self) -> str:
         return self.clock.now().isoformat()
@@ -118,7 +115,7 @@ class Sandbox:
     ) -> None:
         seq = next(self.seq)
         self.requests.append(
-            (
+            LoggedRequest(
                 seq,
                 api,
                 sys.intern(method),
@@ -126,6 +123,7 @@ class Sandbox:
                 status,
                 time.time(),
                 self.clock.timestamp(),
+                request.get(TARGET),
             )
         )
         self.stats[(api, method, status)] += 1
@@ -156,16 +154,17 @@ class Sandbox:
             )
 
 
-def request_entry(entry: tuple[int, str, str, str, int, float, float]) -> dict[str, Any]:
-    seq, api, method, path, status, real, sandbox = entry
+def request_entry(entry: LoggedRequest) -> dict[str, Any]:
     return {
-        "seq": seq,
-        "api": api,
-        "method": method,
-        "path": path,
-        "status": status,
-        "time": datetime.fromtimestamp(real, UTC).isoformat(),
-        "sandbox_time": datetime.fromtimestamp(sandbox, UTC).isoformat(),
+        "seq": entry.seq,
+        "api": entry.api,
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "target": entry.target,
+        "time": datetime.fromtimestamp(entry.real_time, UTC).isoformat(timespec="microseconds"),
+        "sandbox_time": datetime.fromtimestamp(entry.sandbox_time, UTC).isoformat(timespec="microseconds"),
+        "sandbox_timestamp": entry.sandbox_time,
     }
 
 
