@@ -553,3 +553,41 @@ def test_a_deleted_secret_is_noticed_within_seconds(
     wait_condition(kube, "secretgone", namespace, "Ready", "True")
     kube.kubectl("delete", "secret", "slack", "-n", namespace)
     wait_condition(kube, "secretgone", namespace, "Ready", "False", "SecretNotFound", timeout=30)
+
+
+def test_a_large_group_is_written_in_the_body_and_mapped_from_the_directories(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    """900 members: ids travel in the POST body (in a URL the request line breaks past ~800), and the
+    users are mapped with paged directory reads instead of 900 lookups (Tier 3: 18 minutes)."""
+    seed = scenario.seed()
+    seed["slack"]["generated_users"] = {"count": 900, "email_domain": "bulk.example"}
+    seed["pagerduty"]["generated_users"] = {"count": 900, "email_domain": "bulk.example"}
+    roster = [f"PU{n:07d}" for n in range(1, 901)]
+    seed["pagerduty"]["schedules"].append(scenario.hourly("PSCHEDBIG", roster))
+    sandbox.control("POST", "load", seed)
+    kube.apply(
+        oncallsync("big", namespace, pagerDuty={"schedules": ["PSCHEDBIG"], "scope": "everyoneInRotation"})
+    )
+    ready = wait_condition(kube, "big", namespace, "Ready", "True", timeout=120)
+    assert ready["message"] == "900 members"
+    assert len(sandbox.members("big") or []) == 900
+    methods = [r["method"] for r in sandbox.requests()]
+    assert methods.count("users.lookupByEmail") == 0 and 1 <= methods.count("users.list") <= 2
+    assert methods.count("GET /users/{id}") == 0 and 9 <= methods.count("GET /users") <= 10
+
+
+def test_a_hostile_answer_ends_as_a_condition(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    sandbox.control(
+        "POST",
+        "faults",
+        {"api": "slack", "method": "usergroups.list", "kind": "drop_field", "field": "usergroups"},
+    )
+    kube.apply(oncallsync("hostile", namespace))
+    ready = wait_condition(kube, "hostile", namespace, "Ready", "False", "InvalidResponse")
+    assert "usergroups.list" in ready["message"]
+    sandbox.control("DELETE", "faults")
+    kube.apply(oncallsync("hostile", namespace, resyncInterval="30s"))  # a spec change wakes it at once
+    wait_condition(kube, "hostile", namespace, "Ready", "True")

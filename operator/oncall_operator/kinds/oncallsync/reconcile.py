@@ -262,15 +262,18 @@ async def _map_accounts(
     each one had at the last sync: Slack's email lookup finds no deactivated account, so when it
     misses, the old id tells a deactivated account from none at all."""
     overrides = {o.pager_duty_user: o.slack_user for o in spec.user_mapping.overrides}
+    by_email = sorted(users - set(overrides))
+    emails = await services.pagerduty.emails_of(pd_token, by_email)
+    accounts = await services.slack.accounts_by_email(slack_token, {e for e in emails.values() if e})
 
     async def one(user: str) -> tuple[str, SlackAccount | UnmappedReason]:
         if user in overrides:
             account = await services.slack.user_by_id(slack_token, overrides[user])
             return user, account or UnmappedReason.NO_SLACK_ACCOUNT
-        email = await services.pagerduty.email_of(pd_token, user)
+        email = emails.get(user)
         if not email:
             return user, UnmappedReason.NO_EMAIL
-        found = await services.slack.user_by_email(slack_token, email)
+        found = accounts.get(email)
         if found is None and user in known:
             former = await services.slack.user_by_id(slack_token, known[user])
             if former is not None and former.deleted:
