@@ -348,6 +348,29 @@ def test_free_plan_needs_an_upgrade(kube: Kube, namespace: str, sandbox: Sandbox
         ({"whenNobodyOnCall": "fallback"}, "fallback needs at least one fallbackUsers entry"),
         ({"pagerDuty": {"schedules": ["not-an-id"]}}, "should match"),
         ({"resyncInterval": "soon"}, "spec.resyncInterval"),
+        ({"resyncInterval": ""}, "spec.resyncInterval"),
+        ({"resyncInterval": "99999999999h"}, "from 30s to 24h"),
+        ({"resyncInterval": "0s"}, "from 30s to 24h"),
+        (
+            {"pagerDuty": {"tokenSecretRef": {"name": "..", "key": "t"}, "schedules": ["PA1"]}},
+            "tokenSecretRef.name",
+        ),
+        ({"pagerDuty": {"schedules": ["PSCHEDA", "PSCHEDA"]}}, 'Duplicate value: "PSCHEDA"'),
+        (
+            {
+                "userMapping": {
+                    "overrides": [
+                        {"pagerDutyUser": "PA1", "slackUser": "U1A"},
+                        {"pagerDutyUser": "PA1", "slackUser": "U2B"},
+                    ]
+                }
+            },
+            "Duplicate value",
+        ),
+        (
+            {"slack": {"topic": {"channels": ["C0ONCALL1"], "template": "x", "timeZone": "Mars/Base"}}},
+            "must be an IANA time zone",
+        ),
     ],
 )
 def test_invalid_specs_are_rejected_at_admission(

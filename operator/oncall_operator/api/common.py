@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -98,6 +98,29 @@ class Duration:
             {"rule": rule, "message": message, "reason": "FieldValueInvalid"}
         ]
         return result
+
+
+def no_duplicates(values: list[Any]) -> list[Any]:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"duplicate entries: {', '.join(map(str, seen))}")
+    return values
+
+
+def no_duplicate_keys(key: str) -> Any:
+    def check(values: list[Any]) -> list[Any]:
+        no_duplicates([getattr(v, key) for v in values])
+        return values
+
+    return AfterValidator(check)
+
+
+# Lists whose entries must be unique: the API server refuses duplicates at admission (list-type set/map).
+SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+
+
+def map_keyed(*keys: str) -> dict[str, Any]:
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
