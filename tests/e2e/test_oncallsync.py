@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -614,3 +615,39 @@ def test_a_hostile_answer_ends_as_a_condition(
     sandbox.control("DELETE", "faults")
     kube.apply(oncallsync("hostile", namespace, resyncInterval="30s"))  # a spec change wakes it at once
     wait_condition(kube, "hostile", namespace, "Ready", "True")
+
+
+def test_what_users_see_events_conditions_and_logs(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("seen", namespace))
+    wait_condition(kube, "seen", namespace, "Ready", "True")
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+    wait_for(lambda: sandbox.members("seen") == [PRIMARY_NEXT], timeout=30, what="handoff")
+
+    def events() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(
+            kube.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+        )["items"]
+        return items
+
+    changed = wait_for(
+        lambda: [e for e in events() if e["reason"] == "MembersChanged"], what="MembersChanged event"
+    )
+    assert any("added UBBB; removed UAAA" in e["message"] for e in changed)
+    assert all(e["source"].get("component") == "oncall-operator" for e in changed)
+    # Text logs name the resource, as Kopf's own lines do.
+    assert f"[{namespace}/seen]" in operator.read_text()
+    # Suspended: Ready and Synced say so; the columns too.
+    kube.apply(oncallsync("seen", namespace, suspend=True))
+    wait_condition(kube, "seen", namespace, "Ready", "False", "Suspended")
+    columns = kube.kubectl("get", "oncallsyncs", "-n", namespace).stdout.split("\n")[0]
+    assert "SYNCED" in columns and "SUSPENDED" in columns
+
+
+def test_nobody_on_call_is_said_with_the_policy_applied(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("quiet", namespace, pagerDuty={"schedules": ["PSCHEDFAR"]}))
+    synced = wait_condition(kube, "quiet", namespace, "Synced", "True", "NobodyOnCall")
+    assert "whenNobodyOnCall=keepLast" in synced["message"]

@@ -130,7 +130,7 @@ class Condition(CamelModel):
     """The Kubernetes condition shape (metav1.Condition)."""
 
     type: str = Field(description="Ready, Synced, Degraded, ...")
-    status: ConditionStatus
+    status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, stable enough to alert on.")
     message: str = Field(default="", description="What happened, for people; ids only, no personal data.")
     last_transition_time: str = Field(description="When status last changed (RFC 3339).")

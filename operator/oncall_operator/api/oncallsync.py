@@ -396,6 +396,8 @@ ON_CALL_SYNC = ResourceKind(
         # A string: kubectl shows future dates as <invalid>.
         PrinterColumn("Next Handoff", ".status.nextHandoffTime"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        PrinterColumn("Synced", '.status.conditions[?(@.type=="Synced")].status'),
+        PrinterColumn("Suspended", ".spec.suspend", type="boolean"),
         PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
         PrinterColumn("Last Sync", ".status.lastSyncTime", type="date", priority=1),
     ),

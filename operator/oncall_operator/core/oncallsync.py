@@ -20,10 +20,12 @@ from oncall_operator.api.oncallsync import (
     OnCallSyncStatus,
     PlannedChanges,
     UnmappedUser,
+    WhenNobodyOnCall,
 )
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core.conditions import condition, set_conditions
 from oncall_operator.core.errors import OperatorError
+from oncall_operator.core.events import EventToPost
 from oncall_operator.core.membership import (
     Plan,
     Resolution,
@@ -34,6 +36,28 @@ from oncall_operator.core.membership import (
     render_template,
     select_current,
 )
+
+_NOBODY = {
+    WhenNobodyOnCall.KEEP_LAST: "nobody is on call: the group keeps its members (whenNobodyOnCall=keepLast)",
+    WhenNobodyOnCall.DISABLE_GROUP: "nobody is on call: the group is disabled (whenNobodyOnCall=disableGroup)",
+    WhenNobodyOnCall.FALLBACK: "nobody is on call: the fallback users are the members (whenNobodyOnCall=fallback)",
+}
+MAX_IDS_IN_EVENT = 10
+
+
+def membership_event(added: Sequence[str], removed: Sequence[str]) -> EventToPost | None:
+    """An Event at each membership change, naming Slack ids only (the first few of long lists)."""
+    if not added and not removed:
+        return None
+
+    def ids(values: Sequence[str]) -> str:
+        shown = ", ".join(values[:MAX_IDS_IN_EVENT])
+        return shown + (
+            f" and {len(values) - MAX_IDS_IN_EVENT} more" if len(values) > MAX_IDS_IN_EVENT else ""
+        )
+
+    parts = ([f"added {ids(added)}"] if added else []) + ([f"removed {ids(removed)}"] if removed else [])
+    return EventToPost(False, OnCallSyncReason.MEMBERS_CHANGED, "; ".join(parts))
 
 
 @dataclass(frozen=True)
@@ -146,6 +170,15 @@ def synced_status(
             generation,
             now,
         )
+    elif resolution.nobody_on_call:
+        synced = condition(
+            "Synced",
+            True,
+            OnCallSyncReason.NOBODY_ON_CALL,
+            _NOBODY[spec.when_nobody_on_call],
+            generation,
+            now,
+        )
     else:
         synced = condition(
             "Synced", True, OnCallSyncReason.GROUP_MATCHES_ON_CALL, f"{len(members)} members", generation, now
@@ -235,7 +268,22 @@ def suspended_status(previous: OnCallSyncStatus, generation: int | None, now: da
             "observed_generation": generation,
             "conditions": set_conditions(
                 previous.conditions,
-                condition("Synced", False, CommonReason.SUSPENDED, "spec.suspend is true", generation, now),
+                condition(
+                    "Ready",
+                    False,
+                    CommonReason.SUSPENDED,
+                    "spec.suspend is true: nothing is synced",
+                    generation,
+                    now,
+                ),
+                condition(
+                    "Synced",
+                    False,
+                    CommonReason.SUSPENDED,
+                    "spec.suspend is true: nothing is synced",
+                    generation,
+                    now,
+                ),
             ),
         }
     )

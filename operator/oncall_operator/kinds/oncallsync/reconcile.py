@@ -91,6 +91,7 @@ class SyncResult:
     next_wake: datetime
     boundary: datetime | None
     subscription: Subscription | None
+    changed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # Slack ids added and removed
 
 
 async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
@@ -193,7 +194,8 @@ async def sync_once(
         if spec.pager_duty.scope is Scope.ON_CALL_NOW
         else None
     )
-    return SyncResult(status, next_wake, boundary, subscription)
+    changed = (plan.add, plan.remove) if acting and plan.writes_membership else ((), ())
+    return SyncResult(status, next_wake, boundary, subscription, changed)
 
 
 async def _check_ownership(
