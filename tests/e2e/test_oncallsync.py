@@ -651,3 +651,47 @@ def test_nobody_on_call_is_said_with_the_policy_applied(
     kube.apply(oncallsync("quiet", namespace, pagerDuty={"schedules": ["PSCHEDFAR"]}))
     synced = wait_condition(kube, "quiet", namespace, "Synced", "True", "NobodyOnCall")
     assert "whenNobodyOnCall=keepLast" in synced["message"]
+
+
+def test_a_handoff_message_that_lands_but_answers_503_is_not_posted_again(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    message = {"handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} is now on call"}}
+    kube.apply(oncallsync("once", namespace, slack=message))
+    wait_condition(kube, "once", namespace, "Ready", "True")
+    sandbox.control(
+        "POST",
+        "faults",
+        {
+            "api": "slack",
+            "method": "chat.postMessage",
+            "kind": "status_after_apply",
+            "status": 503,
+            "count": 1,
+        },
+    )
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+
+    def record() -> dict[str, Any] | None:
+        found: dict[str, Any] | None = kube.get("oncallsync", "once", namespace)["status"].get(
+            "lastHandoffMessage"
+        )
+        return found if found and found["state"] == "Failed" else None
+
+    failed = wait_for(record, timeout=30, what="the message recorded as failed")
+    assert failed["onCall"] == [PRIMARY_NEXT] and failed["reason"] == "SlackUnavailable"
+    wait_for(
+        lambda: "SlackUnavailable" in kube.kubectl("get", "events", "-n", namespace).stdout, what="an Event"
+    )
+    # Resyncs follow (a spec change forces one): the message is never sent twice, nor the group rewritten for it.
+    kube.apply(oncallsync("once", namespace, resyncInterval="30s", slack=message))
+    wait_for(
+        lambda: kube.get("oncallsync", "once", namespace)["status"].get("observedGeneration") == 2,
+        what="a resync after the spec change",
+    )
+    posted = [
+        m for m in sandbox.control("GET", "slack/messages?channel=C0ONCALL1") if "is now on call" in m["text"]
+    ]
+    assert len(posted) == 1
+    assert sandbox.group("once")["updates"] == 2  # type: ignore[index]  # the first sync and the handoff
+    assert record() is not None  # the record stays: nothing will post it again

@@ -119,3 +119,45 @@ def test_sandbox_clock_is_what_the_operator_schedules_against(sandbox: SandboxSe
     sandbox.control.set_clock("2025-06-02T09:59:00+00:00")
     now = asyncio.run(SandboxClock(sandbox.url).now())
     assert abs(now - datetime.fromisoformat("2025-06-02T09:59:00+00:00")) < timedelta(seconds=5)
+
+
+async def test_a_caller_arriving_while_a_batch_is_in_flight_is_answered(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    """The defect: a read asked for during another's in-flight read waited for a third caller."""
+    client = adapters.pagerduty()
+    sandbox.control.fault("pagerduty", "latency", "GET /oncalls", latency_seconds=1.0, count=1)
+    now = sandbox.control.now()
+    first = asyncio.create_task(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
+        )
+    )
+    await asyncio.sleep(0.3)  # the first batch is on the wire now
+    late = await asyncio.wait_for(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYS2"], policies=[], since=now, until=now + timedelta(hours=2)
+        ),
+        10,
+    )
+    assert (await first) and late is not None
+    assert {shift.schedule for shift in late} <= {"PSPAYP1", "PSPAYS2"}
+
+
+async def test_one_request_that_fails_its_batch_does_not_fail_the_others(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    """A window PagerDuty refuses (over 90 days) fails only the caller who asked for it."""
+    client = adapters.pagerduty()
+    now = sandbox.control.now()
+    good, bad = await asyncio.gather(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
+        ),
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYS2"], policies=[], since=now, until=now + timedelta(days=120)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(good, list) and good
+    assert isinstance(bad, Misconfigured) and "400" in bad.message
