@@ -695,3 +695,23 @@ def test_a_handoff_message_that_lands_but_answers_503_is_not_posted_again(
     assert len(posted) == 1
     assert sandbox.group("once")["updates"] == 2  # type: ignore[index]  # the first sync and the handoff
     assert record() is not None  # the record stays: nothing will post it again
+
+
+def test_the_group_reads_as_the_spec_says(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    group = {
+        "handle": "named",
+        "name": "Payments on-call",
+        "description": "Who to page",
+        "channels": ["C0ONCALL1"],
+    }
+    kube.apply(oncallsync("named", namespace, slack={"userGroup": group}))
+    wait_condition(kube, "named", namespace, "Ready", "True")
+    created = sandbox.group("named")
+    assert (
+        created is not None and created["name"] == "Payments on-call" and created["channels"] == ["C0ONCALL1"]
+    )
+    # The spec changes; so does the group (a spec change resyncs at once).
+    kube.apply(oncallsync("named", namespace, slack={"userGroup": {**group, "name": "Payments primary"}}))
+    wait_for(lambda: (sandbox.group("named") or {}).get("name") == "Payments primary", what="renamed")

@@ -118,6 +118,7 @@ class OnCallSyncReason(StrEnum):
     SAFETY_LIMIT = "SafetyLimit"
     UNMAPPED_USERS = "UnmappedUsers"
     NOBODY_ON_CALL = "NobodyOnCall"
+    PROGRESSING = "Progressing"  # a first sync maps many users
     GROUP_OWNED_ELSEWHERE = "GroupOwnedElsewhere"  # an older OnCallSync manages this handle
     USER_GROUP_NOT_ALLOWED = "UserGroupNotAllowed"  # the namespace's annotation does not allow it
     MEMBERS_CHANGED = "MembersChanged"  # an Event at a handoff: ids added and removed
@@ -185,9 +186,17 @@ class UserGroupRef(CamelModel):
     name: str | None = Field(
         default=None,
         max_length=80,
-        description="Display name when the group is created (default: the handle).",
+        description="Display name, kept as written here (unset: the handle at creation, then left alone).",
     )
-    description: str | None = Field(default=None, max_length=140, description="Description when created.")
+    description: str | None = Field(
+        default=None, max_length=140, description="Description, kept as written here (unset: left alone)."
+    )
+    channels: Annotated[list[SlackChannelId], AfterValidator(no_duplicates)] | None = Field(
+        default=None,
+        max_length=20,
+        description="The group's default channels, kept as written here (unset: left alone).",
+        json_schema_extra=SET,
+    )
     create: bool = Field(default=True, description="Create the group when no group has this handle.")
 
 

@@ -77,6 +77,7 @@ class GroupState:
     enabled: bool
     name: str = ""
     description: str = ""
+    channels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -379,11 +380,14 @@ class Slack:
                     for group in payload(data, "usergroups.list", "usergroups", list):
                         if not isinstance(group, dict) or not isinstance(group.get("id"), str):
                             raise _invalid("usergroups.list", "has a group without an id")
+                        prefs = group.get("prefs")
+                        channels = prefs.get("channels") if isinstance(prefs, dict) else None
                         groups[str(group.get("handle", ""))] = GroupState(
                             group["id"],
                             not group.get("date_delete"),
                             str(group.get("name") or ""),
                             str(group.get("description") or ""),
+                            tuple(c for c in channels or () if isinstance(c, str)),
                         )
                     workspace.groups = (self._clock(), groups)
         assert workspace.groups is not None
@@ -401,10 +405,13 @@ class Slack:
         description: str | None,
         users: list[str],
         priority: float,
+        channels: list[str] | None = None,
     ) -> GroupState:
         params: dict[str, Any] = {"name": name, "handle": handle}
         if description:
             params["description"] = description
+        if channels:
+            params["channels"] = ",".join(channels)
         try:
             data = await self.call(token, "usergroups.create", priority=priority, **params)
         finally:
@@ -416,17 +423,10 @@ class Slack:
         return group
 
     async def update_group(
-        self, token: str, group_id: str, *, name: str, description: str, priority: float
+        self, token: str, group_id: str, changes: dict[str, str], *, priority: float
     ) -> None:
-        """Name and description as the spec says (idempotent: safe to retry)."""
-        await self.call(
-            token,
-            "usergroups.update",
-            priority=priority,
-            usergroup=group_id,
-            name=name,
-            description=description,
-        )
+        """Name, description or default channels (idempotent: safe to retry)."""
+        await self.call(token, "usergroups.update", priority=priority, usergroup=group_id, **changes)
         self.forget_groups(token)
 
     async def members(self, token: str, group_id: str, *, fresh: bool = True) -> list[str]:

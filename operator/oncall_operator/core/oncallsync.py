@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from oncall_operator.api.common import rfc3339
+from oncall_operator.api.common import Condition, rfc3339
 from oncall_operator.api.oncallsync import (
     HandoffMessageRecord,
     OnCallEntry,
@@ -20,6 +20,7 @@ from oncall_operator.api.oncallsync import (
     OnCallSyncStatus,
     PlannedChanges,
     UnmappedUser,
+    UserGroupRef,
     WhenNobodyOnCall,
 )
 from oncall_operator.api.reasons import CommonReason
@@ -58,6 +59,44 @@ def membership_event(added: Sequence[str], removed: Sequence[str]) -> EventToPos
 
     parts = ([f"added {ids(added)}"] if added else []) + ([f"removed {ids(removed)}"] if removed else [])
     return EventToPost(False, OnCallSyncReason.MEMBERS_CHANGED, "; ".join(parts))
+
+
+def group_details_update(
+    wanted: UserGroupRef, name: str, description: str, channels: Sequence[str]
+) -> dict[str, str] | None:
+    """The usergroups.update arguments that make the group read as the spec says, or None.
+    Only what the spec sets is managed: a group adopted with create: false keeps the rest."""
+    update: dict[str, str] = {}
+    if wanted.name is not None and wanted.name != name:
+        update["name"] = wanted.name
+    if wanted.description is not None and wanted.description != description:
+        update["description"] = wanted.description
+    if wanted.channels is not None and sorted(wanted.channels) != sorted(channels):
+        update["channels"] = ",".join(wanted.channels)
+    return update or None
+
+
+def progress_status(
+    previous: OnCallSyncStatus, users: int, generation: int | None, now: datetime
+) -> OnCallSyncStatus:
+    """Shown while a first sync maps many users (reading directories can take a while)."""
+    message = f"first sync: mapping {users} on-call PagerDuty users to Slack accounts"
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": set_conditions(
+                previous.conditions,
+                Condition(
+                    type="Synced",
+                    status="Unknown",
+                    reason=OnCallSyncReason.PROGRESSING,
+                    message=message,
+                    last_transition_time=rfc3339(now),
+                    observed_generation=generation,
+                ),
+            ),
+        }
+    )
 
 
 @dataclass(frozen=True)

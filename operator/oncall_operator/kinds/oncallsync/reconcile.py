@@ -50,6 +50,7 @@ class ResourceRef:
 
 
 ClaimsOf = Callable[[str], list[Claim]]
+PROGRESS_AFTER_USERS = 20  # a first sync mapping more users than this shows progress meanwhile
 
 
 def claim_of(body: Mapping[str, Any]) -> dict[str, Claim] | None:
@@ -122,6 +123,8 @@ async def sync_once(
     current = select_current(shifts, selection, now)
     boundary = next_boundary(shifts, selection, now)
     known = {entry.pager_duty_user: entry.slack_user for entry in previous.on_call if entry.slack_user}
+    if previous.last_sync_time is None and len(current) > PROGRESS_AFTER_USERS:
+        await write_status(services, ref, decide.progress_status(previous, len(current), ref.generation, now))
     accounts = await _map_accounts(
         services, spec, pd_token, slack_token, {s.pagerduty_user for s, _ in current}, known
     )
@@ -146,6 +149,12 @@ async def sync_once(
     )
     group_id = group.id if group else None
     acting = not spec.dry_run and not plan.blocked_reason
+    if acting and group is not None:
+        details = decide.group_details_update(
+            spec.slack.user_group, group.name, group.description, group.channels
+        )
+        if details is not None:
+            await services.slack.update_group(slack_token, group.id, details, priority=priority)
     if acting:
         group_id = await _apply(services, spec, slack_token, group_id, plan, priority)
         if plan.writes_membership or plan.create_group:
@@ -339,6 +348,7 @@ async def _apply(
             description=user_group.description,
             users=list(plan.final_members),
             priority=priority,
+            channels=user_group.channels,
         )
         return created.id
     assert group_id is not None
