@@ -484,14 +484,29 @@ def test_metrics_are_served_without_personal_data(
             return text if 'oncall_operator_group_members{name="metered"' in text else None
 
         text = wait_for(scrape, what="metrics")
+        # A deleted resource takes its series with it.
+        kube.kubectl("delete", "oncallsync", "metered", "-n", namespace, "--timeout=60s")
+
+        def scrape_after_delete() -> str | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                after: str = response.read().decode()
+            return after if 'name="metered"' not in after else None
+
+        wait_for(scrape_after_delete, what="the resource's series gone")
     for name in (
         "syncs_total",
         "sync_duration_seconds",
         "api_requests_total",
         "queue_depth",
         "unmapped_users",
+        "build_info",
+        "lookahead_rounds_total",
     ):
         assert f"oncall_operator_{name}" in text
+    assert 'oncall_operator_resource_ready{kind="OnCallSync",name="metered"' in text
+    assert 'oncall_operator_last_success_timestamp_seconds{kind="OnCallSync",name="metered"' in text
+    assert "process_resident_memory_bytes" in text and "python_info" in text
+    assert "_created" not in text
     assert 'api="slack",method="usergroups.create"' in text
     assert "example.test" not in text and "xoxb" not in text
 
