@@ -250,10 +250,11 @@ class LocalControlPlane:
         raise TimeoutError(f"kube-apiserver not ready in {READY_TIMEOUT_SECONDS}s: {last_error}")
 
     def stop(self) -> None:
+        # In reverse start order, each gone before the next is signalled: an apiserver whose etcd
+        # went first waits out its shutdown (15 s) instead of exiting in about one.
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
