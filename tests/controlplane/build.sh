@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the test control plane: one binary from k8s.io/kubernetes
-# with symlinks etcd / kube-apiserver / kubectl, plus helm from its Go module.
+# with symlinks etcd / kube-apiserver / kube-controller-manager / kubectl, plus
+# helm from its Go module.
 # Everything lands under $ONCALL_CACHE (default ~/.cache/oncall-operator), keyed by
-# a hash of go.mod/go.sum/main.go, so a second run rebuilds nothing.
+# a hash of go.mod/go.sum/main.go/this script, so a second run rebuilds nothing.
 # Prints the bin directory on its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,14 +35,14 @@ export CGO_ENABLED=0
 timed() { if [ -x /usr/bin/time ]; then /usr/bin/time -f "$1: peak RSS %M KiB, %e s" "${@:2}"; else "${@:2}"; fi; }
 mkdir -p "$bin.partial"
 start=$(date +%s)
-echo "control plane: building kube-apiserver/etcd/kubectl $K8S_VERSION with $("$go_bin" version) (cold: ~15-25 min on 2 cores)" >&2
+echo "control plane: building etcd/kube-apiserver/kube-controller-manager/kubectl $K8S_VERSION with $("$go_bin" version) (cold: ~15-25 min on 2 cores)" >&2
 pkg=k8s.io/component-base/version
 cpkg=k8s.io/client-go/pkg/version
 stamp="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=35 -X $pkg.gitTreeState=clean"
 stamp="$stamp -X $cpkg.gitVersion=$K8S_VERSION -X $cpkg.gitMajor=1 -X $cpkg.gitMinor=35 -X $cpkg.gitTreeState=clean"
 (cd "$here" && timed "control plane build" \
   "$go_bin" build -trimpath -ldflags "-s -w $stamp" -o "$bin.partial/controlplane" .)
-for name in etcd kube-apiserver kubectl; do ln -sf controlplane "$bin.partial/$name"; done
+for name in etcd kube-apiserver kube-controller-manager kubectl; do ln -sf controlplane "$bin.partial/$name"; done
 echo "control plane: building helm $HELM_VERSION" >&2
 helm_stamp="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 (cd "$here" && GOBIN="$bin.partial" timed "helm build" \
