@@ -11,6 +11,9 @@ export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# Every tier that runs a built tool (helm, the control plane) gets its bin dir.
+WITH_BIN = ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin)
+
 $(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
@@ -32,22 +35,25 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(VENV)/bin/ruff format --check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/mypy
 
-test-unit: $(STAMP) ## pure logic
-	$(PYTEST) tests/unit
+# Each tier builds what it needs first. A tier fails when pytest exits non-zero, including
+# exit 5 (no tests collected): make stops on any non-zero status, so keep pytest's own code here
+# (no `|| true`, no pipe). With CI=true, tests/conftest.py also fails a run that skipped anything.
+test-unit: controlplane ## pure logic, generated artefacts, the chart (helm)
+	$(WITH_BIN) $(PYTEST) tests/unit
 
 test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP
 	$(PYTEST) tests/integration
 
 test-e2e: controlplane ## the operator process against the real control plane
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PYTEST) tests/e2e
+	$(WITH_BIN) $(PYTEST) tests/e2e
 
 test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
 
 demo: controlplane ## sandbox + local control plane + operator + examples, through a handoff
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) -m oncall_devkit.demo
+	$(WITH_BIN) $(PY) -m oncall_devkit.demo
 
 bench: controlplane ## benchmarks (print figures)
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) benchmarks/oncallsync_scale.py
+	$(WITH_BIN) $(PY) benchmarks/oncallsync_scale.py
 	$(PY) benchmarks/sandbox_load.py
 
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)

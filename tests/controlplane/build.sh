@@ -24,6 +24,10 @@ fi
 
 key=$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" "$0" | sha256sum | cut -c1-16)
 bin="$cache/controlplane-$K8S_VERSION-$key/bin"
+# One build per key at a time: worktrees sharing the cache wait for each other, then reuse.
+mkdir -p "$cache"
+exec 9>"$cache/controlplane-$K8S_VERSION-$key.lock"
+if command -v flock >/dev/null 2>&1; then flock 9; fi
 if [ -x "$bin/controlplane" ] && [ -x "$bin/helm" ]; then
   echo "control plane: reusing $bin" >&2
   echo "$bin"; exit 0

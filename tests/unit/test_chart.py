@@ -23,22 +23,9 @@ SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
 Manifest = dict[str, Any]
 
 
-def _find_helm() -> Path | None:
-    explicit = os.environ.get("ONCALL_CONTROLPLANE_BIN")
-    if explicit:
-        candidate = Path(explicit) / "helm"
-        return candidate if candidate.exists() else None
-    cache_dir = Path(os.environ.get("ONCALL_CACHE", Path.home() / ".cache" / "oncall-operator"))
-    found = [path for path in cache_dir.glob("controlplane-*/bin/helm") if os.access(path, os.X_OK)]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
-
-
 @pytest.fixture(scope="module")
-def helm() -> Path:
-    path = _find_helm()
-    if path is None:
-        pytest.skip("no helm: run `make controlplane` or set ONCALL_CONTROLPLANE_BIN to its bin directory")
-    return path
+def helm(controlplane_bin: Path) -> Path:
+    return controlplane_bin / "helm"
 
 
 def _run(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
