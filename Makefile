@@ -11,7 +11,7 @@ export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# Every tier that runs a built tool (helm, the control plane) gets its bin dir.
+# Every tier that runs a built tool (helm, promtool, actionlint, the control plane) gets its bin dir.
 WITH_BIN = ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin)
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the package with its test extras
 
-controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kubectl and helm from Go modules
+controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl, helm, promtool, actionlint
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/controlplane/build.sh > $(VENV)/controlplane-bin
 
 crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
@@ -38,7 +38,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 # Each tier builds what it needs first. A tier fails when pytest exits non-zero, including
 # exit 5 (no tests collected): make stops on any non-zero status, so keep pytest's own code here
 # (no `|| true`, no pipe). With CI=true, tests/conftest.py also fails a run that skipped anything.
-test-unit: controlplane ## pure logic, generated artefacts, the chart (helm)
+test-unit: controlplane ## pure logic, generated artefacts, the chart (helm) and the built tools
 	$(WITH_BIN) $(PYTEST) tests/unit
 
 test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP
