@@ -51,7 +51,7 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 test-unit: controlplane ## pure logic, generated artefacts, the chart (helm) and the built tools
 	$(WITH_BIN) $(PYTEST) tests/unit
 
-test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP
+test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP; the wheels installed alone
 	$(PYTEST) tests/integration
 
 test-e2e: controlplane ## the operator process against the real control plane
