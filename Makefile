@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 PACKAGES := -e '.[test]' -e './sandbox[contract]' -e ./devkit
 # Every tier that runs a built tool (helm, promtool, actionlint, the control plane) gets its bin dir.
