@@ -9,7 +9,6 @@ service-account key. Not used by the operator itself.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -48,73 +47,20 @@ def free_port() -> int:
 
 def _write_pki(directory: Path) -> None:
     """CA, serving cert, admin client cert and a service-account key pair."""
-    import ipaddress
+    from oncall_sandbox.tls import CertificateAuthority, new_key, private_key_pem, public_key_pem
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    ca = CertificateAuthority("oncall-operator-test-ca", days=2)
+    server = ca.issue("kube-apiserver", hosts=("localhost", "127.0.0.1"), server=True)
+    admin = ca.issue("admin", organization="system:masters", client=True)
+    sa_key = new_key()
 
-    now = dt.datetime.now(dt.UTC)
-
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    def certificate(
-        subject: x509.Name,
-        key: ec.EllipticCurvePrivateKey,
-        issuer: x509.Name,
-        issuer_key: ec.EllipticCurvePrivateKey,
-        *,
-        ca: bool = False,
-        server: bool = False,
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    def name(common_name: str, organization: str | None = None) -> x509.Name:
-        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        if organization:
-            attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-        return x509.Name(attributes)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("oncall-operator-test-ca")
-    ca_cert = certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = certificate(name("kube-apiserver"), server_key, ca_name, ca_key, server=True)
-    admin_key = ec.generate_private_key(ec.SECP256R1())
-    admin_cert = certificate(name("admin", "system:masters"), admin_key, ca_name, ca_key)
-    sa_key = ec.generate_private_key(ec.SECP256R1())
-
-    pem = serialization.Encoding.PEM
-    (directory / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
-    (directory / "apiserver.crt").write_bytes(server_cert.public_bytes(pem))
-    (directory / "apiserver.key").write_bytes(key_pem(server_key))
-    (directory / "admin.crt").write_bytes(admin_cert.public_bytes(pem))
-    (directory / "admin.key").write_bytes(key_pem(admin_key))
-    (directory / "sa.key").write_bytes(key_pem(sa_key))
-    (directory / "sa.pub").write_bytes(
-        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    (directory / "ca.crt").write_bytes(ca.certificate_pem())
+    (directory / "apiserver.crt").write_bytes(server.certificate_pem())
+    (directory / "apiserver.key").write_bytes(server.key_pem())
+    (directory / "admin.crt").write_bytes(admin.certificate_pem())
+    (directory / "admin.key").write_bytes(admin.key_pem())
+    (directory / "sa.key").write_bytes(private_key_pem(sa_key))
+    (directory / "sa.pub").write_bytes(public_key_pem(sa_key))
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from oncall_sandbox import oncall
+from oncall_sandbox import oncall, slack
 from oncall_sandbox.core import SANDBOX, Sandbox, request_entry
 from oncall_sandbox.faults import Fault
 from oncall_sandbox.seed import SeedError, SlackPlan, parse_seed
@@ -268,9 +268,7 @@ async def rate_limits(request: web.Request) -> web.Response:
 
 
 def _slack_methods() -> set[str]:
-    from oncall_sandbox.slack_api import METHODS
-
-    return set(METHODS)
+    return slack.METHODS.keys()
 
 
 async def faults(request: web.Request) -> web.Response:

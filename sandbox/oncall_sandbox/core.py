@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from oncall_operator.clients import slack_limits
 from oncall_sandbox.clock import Clock
 from oncall_sandbox.faults import FaultSet
 from oncall_sandbox.limits import SlidingWindow
@@ -23,33 +24,11 @@ log = logging.getLogger("oncall_sandbox")
 REQUEST_LOG_LIMIT = 100_000
 EXCHANGE_LIMIT = 20_000
 
-# Slack's documented tiers (requests per minute); chat.postMessage is per channel, see SLACK_POST_WINDOW.
-TIER_2, TIER_3, TIER_4 = 20, 50, 100
-SLACK_TIERS: dict[str, int] = {
-    "auth.test": TIER_4,  # documented as "special"; generous like Tier 4
-    "users.list": TIER_2,
-    "users.info": TIER_4,
-    "users.lookupByEmail": TIER_3,
-    "usergroups.list": TIER_2,
-    "usergroups.create": TIER_2,
-    "usergroups.update": TIER_2,
-    "usergroups.enable": TIER_2,
-    "usergroups.disable": TIER_2,
-    "usergroups.users.list": TIER_2,
-    "usergroups.users.update": TIER_2,
-    "conversations.info": TIER_3,
-    "conversations.setTopic": TIER_2,
-    "chat.postMessage": 60,
-    "team.accessLogs": TIER_2,
-}
-# chat.postMessage: about one per second per channel with a short burst -> 5 per 5-second window.
-SLACK_POST_WINDOW = (5, 5.0)
-
 
 @dataclass
 class RateLimitConfig:
     enabled: bool = True
-    # method -> (requests, window seconds), overriding the documented tiers
+    # method -> (requests, window seconds), overriding the documented tiers (seed or control API)
     slack: dict[str, tuple[int, float]] = field(default_factory=dict)
     pagerduty_per_minute: int = 960
     pagerduty_window: float = 60.0
@@ -97,12 +76,14 @@ class Sandbox:
         self.pagerduty_window.clear()
 
     def slack_limit(self, method: str) -> tuple[int, float]:
-        """(limit, window seconds) for a Slack method."""
+        """(limit, window seconds) for a Slack method: an override, else Slack's documented tier.
+
+        chat.postMessage is limited per channel (the caller keys its window by channel)."""
         if method in self.limits.slack:
             return self.limits.slack[method]
         if method == "chat.postMessage":
-            return SLACK_POST_WINDOW
-        return SLACK_TIERS.get(method, TIER_3), 60.0
+            return slack_limits.POST_MESSAGE_PER_CHANNEL
+        return slack_limits.per_minute(method), 60.0
 
     def now_iso(self) -> str:
         return self.clock.now().isoformat()

@@ -17,7 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_sandbox import control_api, pagerduty_api, slack_api
+from oncall_sandbox import control_api
+from oncall_sandbox import pagerduty as pagerduty_api
+from oncall_sandbox import slack as slack_api
 from oncall_sandbox.client import SandboxControl
 from oncall_sandbox.clock import Clock
 from oncall_sandbox.core import REQUEST_LOG_LIMIT, SANDBOX, Sandbox
@@ -34,8 +36,8 @@ SLACK_STATUS_ERRORS = {503: "service_unavailable", 504: "request_timeout"}
 
 def _classify(request: web.Request) -> tuple[str, str] | None:
     path = request.path
-    if path.startswith("/api/"):
-        return "slack", path[len("/api/") :]
+    if path.startswith(slack_api.PREFIX):
+        return "slack", path[len(slack_api.PREFIX) :]
     if path == pagerduty_api.PREFIX or path.startswith(pagerduty_api.PREFIX + "/"):
         return "pagerduty", pagerduty_api.template(request.method, path)
     return None
