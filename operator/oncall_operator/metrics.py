@@ -1,12 +1,55 @@
-"""Prometheus metrics. Labels carry ids and outcomes only, never personal data."""
+"""Prometheus metrics: one registry for every kind. Labels carry namespaces, resource names, API methods,
+statuses and error codes - never personal data. Series of a deleted resource are removed with it."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import contextlib
+import platform
 
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from oncall_operator import __version__
+
+# `_created` series double the cardinality of every counter and nobody alerts on them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
+for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(collector)
 PREFIX = "oncall_operator_"
 
+BUILD_INFO = Gauge(
+    PREFIX + "build_info", "The running version (always 1).", ["version", "python"], registry=REGISTRY
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+
+# Every kind
+RESOURCES = Gauge(
+    PREFIX + "resources", "Resources the operator watches, by kind.", ["kind"], registry=REGISTRY
+)
+RESOURCE_READY = Gauge(
+    PREFIX + "resource_ready",
+    "1 when the resource's Ready condition is True, else 0.",
+    ["kind", "namespace", "name"],
+    registry=REGISTRY,
+)
+LAST_SUCCESS = Gauge(
+    PREFIX + "last_success_timestamp_seconds",
+    "Unix time of the resource's last successful reconcile.",
+    ["kind", "namespace", "name"],
+    registry=REGISTRY,
+)
+
+# OnCallSync
 SYNCS = Counter(
     PREFIX + "syncs", "OnCallSync runs by result.", ["namespace", "name", "result"], registry=REGISTRY
 )
@@ -34,9 +77,12 @@ UNMAPPED_USERS = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+QUEUE_DEPTH = Gauge(PREFIX + "queue_depth", "Syncs due and waiting for a worker.", registry=REGISTRY)
+
+# External APIs
 API_REQUESTS = Counter(
     PREFIX + "api_requests",
-    "Requests to external APIs by api, method and HTTP status (or error class).",
+    "Requests to external APIs by api, method and HTTP status, Slack error code, or connection_error.",
     ["api", "method", "status"],
     registry=REGISTRY,
 )
@@ -49,10 +95,19 @@ RATE_LIMIT_WAITS = Counter(
 RATE_LIMIT_WAIT_SECONDS = Counter(
     PREFIX + "rate_limit_wait_seconds", "Seconds spent waiting for rate limits.", ["api"], registry=REGISTRY
 )
-QUEUE_DEPTH = Gauge(PREFIX + "queue_depth", "Syncs due and waiting for a worker.", registry=REGISTRY)
-RESOURCES = Gauge(
-    PREFIX + "resources", "Resources the operator watches, by kind.", ["kind"], registry=REGISTRY
+SERVER_WAITS_CAPPED = Counter(
+    PREFIX + "server_waits_capped",
+    "Times a server asked to wait longer than the operator allows (the wait was capped).",
+    ["api"],
+    registry=REGISTRY,
 )
+
+
+def forget_resource(kind: str, namespace: str, name: str) -> None:
+    """Removes the series of a resource that is gone."""
+    for gauge in (RESOURCE_READY, LAST_SUCCESS):
+        with contextlib.suppress(KeyError):
+            gauge.remove(kind, namespace, name)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:

@@ -74,6 +74,8 @@ async def run_operator(settings: Settings) -> int:
     )
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The pagerduty SDK logs every non-2xx it hands back as an ERROR; the adapter reports them classified.
+    logging.getLogger("pagerduty").setLevel(logging.CRITICAL)
     services = Services.build(settings)
     try:
         if settings.metrics_port:
@@ -89,5 +91,5 @@ async def run_operator(settings: Settings) -> int:
             priority=settings.priority if settings.priority is not None else random.randint(1, 1_000_000),
         )
     finally:
-        services.close()
+        await services.close()
     return 0

@@ -46,5 +46,7 @@ class Services:
             operator_namespace=namespace,
         )
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.slack.close()
+        self.pagerduty.close()
         self.kube.close()

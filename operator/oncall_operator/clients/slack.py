@@ -1,13 +1,22 @@
-"""Slack adapter: one AsyncWebClient per token, per-method rate budgets served
-earliest-handoff-first, a shared email -> user cache, and clear error reasons."""
+"""Slack adapter: one AsyncWebClient per token on one bounded HTTP session, per-method rate budgets
+served earliest-handoff-first, a shared user cache, and every answer classified.
+
+Reads go as GET with a query; writes as POST with the arguments in the body (a member list in a
+URL breaks past ~800 ids). Writes are never retried blindly: the caller checks whether a failed
+write landed before sending it again. Any answer that is not the documented JSON object - a proxy's
+HTML page, plain text, truncated or non-object JSON, `ok: true` without the payload - is an
+InvalidResponse, never an empty result.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,8 +24,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from oncall_operator.api.reasons import ExternalReason as R
+from oncall_operator.clients.http_limits import aiohttp_session
 from oncall_operator.clients.ratelimit import PriorityRateLimiter
 from oncall_operator.clients.slack_limits import POST_MESSAGE_PER_CHANNEL, READ_METHODS, per_minute
+from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
 from oncall_operator.core.errors import (
     Misconfigured,
     NotFound,
@@ -26,13 +37,21 @@ from oncall_operator.core.errors import (
     Unauthorized,
 )
 from oncall_operator.core.membership import SlackAccount
-from oncall_operator.metrics import API_REQUESTS, RATE_LIMIT_WAIT_SECONDS, RATE_LIMIT_WAITS
+from oncall_operator.metrics import (
+    API_REQUESTS,
+    RATE_LIMIT_WAIT_SECONDS,
+    RATE_LIMIT_WAITS,
+    SERVER_WAITS_CAPPED,
+)
 
 USER_CACHE_SECONDS = 3600.0
 NEGATIVE_CACHE_SECONDS = 600.0
 GROUP_CACHE_SECONDS = 60.0
+READ_ATTEMPTS = 4
+MAX_PAGES = 200  # users.list at 1,000 per page: 200,000 users
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+_RATE_LIMITED = {"ratelimited", "rate_limited"}
 # Errors Slack documents for an outage or overload: worth retrying, never a configuration problem.
 _TRANSIENT_ERRORS = {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 _NOT_FOUND: dict[str, tuple[R | None, str]] = {
@@ -50,10 +69,12 @@ _MISCONFIGURED = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class GroupState:
     id: str
     enabled: bool
+    name: str = ""
+    description: str = ""
 
 
 @dataclass
@@ -68,9 +89,24 @@ class SlackWorkspace:
     # Members as last read or verified, so a handoff needs one write and one read.
     members: dict[str, list[str]] = field(default_factory=dict)
     groups_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    team_id: str | None = None
 
 
-def _account(user: dict[str, Any]) -> SlackAccount:
+def _invalid(method: str, problem: str) -> Transient:
+    return Transient(f"Slack's answer to {method} {problem}", reason=R.INVALID_RESPONSE)
+
+
+def payload(data: dict[str, Any], method: str, key: str, kind: type = dict) -> Any:
+    """A documented field of an `ok: true` answer, or InvalidResponse when it is missing or wrong."""
+    value = data.get(key)
+    if not isinstance(value, kind):
+        raise _invalid(method, f"has no {kind.__name__} '{key}'")
+    return value
+
+
+def account_of(user: Any, method: str) -> SlackAccount:
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        raise _invalid(method, "has a user without an id")
     return SlackAccount(
         id=user["id"],
         deleted=bool(user.get("deleted")),
@@ -92,14 +128,17 @@ class Slack:
         self.rate_limit_scale = rate_limit_scale
         self._workspaces: dict[str, SlackWorkspace] = {}
         self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
 
     def workspace(self, token: str) -> SlackWorkspace:
         key = hashlib.sha256(token.encode()).hexdigest()
         if key not in self._workspaces:
+            if self._session is None or self._session.closed:
+                self._session = aiohttp_session()
             client = AsyncWebClient(
                 token=token,
                 base_url=self.base_url,
-                timeout=15,
+                session=self._session,
                 # No SDK retries: a blind retry of a write that landed would write twice.
                 # call() retries reads and 429s itself; writes are checked before a retry.
                 retry_handlers=[],
@@ -121,39 +160,73 @@ class Slack:
     async def call(
         self, token: str, method: str, *, priority: float = 0.0, limit_key: str | None = None, **params: Any
     ) -> dict[str, Any]:
-        """One Web API call; `limit_key` splits a budget further (postMessage: per channel)."""
+        """One Web API call; `limit_key` splits a budget further (postMessage: per channel).
+
+        Returns the `ok: true` answer as a dict; everything else raises a classified OperatorError."""
         workspace = self.workspace(token)
         limiter = self._limiter(workspace, method, limit_key)
-        transient_failures = 0
-        for _ in range(10):
+        reading = method in READ_METHODS
+        failures = 0
+        for _ in range(READ_ATTEMPTS + 8):  # 429s don't use up READ_ATTEMPTS
             waited = await limiter.acquire(priority)
             if waited > 0.01:
                 RATE_LIMIT_WAITS.labels("slack", method).inc()
                 RATE_LIMIT_WAIT_SECONDS.labels("slack").inc(waited)
             try:
-                response = await workspace.client.api_call(method, params=params)
-                API_REQUESTS.labels("slack", method, str(response.status_code)).inc()
-                return dict(response.data) if isinstance(response.data, dict) else {}
+                if reading:
+                    response = await workspace.client.api_call(method, http_verb="GET", params=params)
+                else:
+                    response = await workspace.client.api_call(method, data=params)
             except SlackApiError as error:
-                API_REQUESTS.labels("slack", method, str(error.response.status_code)).inc()
-                code = error.response.get("error", "unknown")
-                if error.response.status_code == 429 or code == "ratelimited":
-                    limiter.refund()
-                    limiter.pause(float(error.response.headers.get("Retry-After", "1") or 1))
-                    continue
-                if error.response.status_code < 500 and code not in _TRANSIENT_ERRORS:
-                    raise self._classify(method, code, error.response.data) from error
-                failure = f"Slack answered {error.response.status_code} to {method}"
+                outcome = self._refused(method, error, limiter)
+                if outcome is None:
+                    continue  # rate limited: the limiter waits as the server asked
+                failure: OperatorError = outcome
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
                 API_REQUESTS.labels("slack", method, "connection_error").inc()
-                failure = f"Slack unreachable for {method} ({type(error).__name__})"
-            # 5xx, a dropped connection or a garbled body: reads are retried here with backoff;
-            # writes go back to the caller, which checks whether they landed.
-            transient_failures += 1
-            if method not in READ_METHODS or transient_failures > 3:
-                raise Transient(failure, reason=R.SLACK_UNAVAILABLE)
-            await asyncio.sleep(0.5 * 2**transient_failures)
+                failure = Transient(
+                    f"Slack unreachable for {method} ({type(error).__name__})", reason=R.SLACK_UNAVAILABLE
+                )
+                failure.__cause__ = error
+            else:
+                API_REQUESTS.labels("slack", method, str(response.status_code)).inc()
+                if not isinstance(response.data, dict):
+                    raise _invalid(method, f"is {type(response.data).__name__}, not a JSON object")
+                return dict(response.data)
+            # Reads are retried here with growing, jittered backoff; writes go back to the caller,
+            # which checks whether they landed.
+            if not isinstance(failure, Transient) or not reading:
+                raise failure
+            failures += 1
+            if failures >= READ_ATTEMPTS:
+                raise failure
+            await asyncio.sleep(min(10.0, 0.5 * 2**failures) * (0.5 + random.random()))
         raise RateLimited(f"Slack kept rate-limiting {method}")
+
+    def _refused(
+        self, method: str, error: SlackApiError, limiter: PriorityRateLimiter
+    ) -> OperatorError | None:
+        """An answer the SDK refused: None when rate limited (wait and retry), else the failure."""
+        status = error.response.status_code
+        data = error.response.data
+        code = data.get("error") if isinstance(data, dict) else None
+        code = code if isinstance(code, str) else None
+        API_REQUESTS.labels("slack", method, code or str(status)).inc()
+        if status == 429 or code in _RATE_LIMITED:
+            header = error.response.headers.get("Retry-After") if error.response.headers else None
+            seconds, capped = cap_server_wait(parse_retry_after(header, datetime.now(UTC)))
+            if capped:
+                SERVER_WAITS_CAPPED.labels("slack").inc()
+            limiter.refund()  # a refused request did not use the server's budget
+            limiter.pause(seconds)
+            return None
+        if status >= 500 or code in _TRANSIENT_ERRORS:
+            return Transient(
+                f"Slack answered {status} ({code or 'no error code'}) to {method}", reason=R.SLACK_UNAVAILABLE
+            )
+        if code is None:
+            return _invalid(method, f"(HTTP {status}) is not a Slack error object")
+        return self._classify(method, code, data)
 
     @staticmethod
     def _classify(method: str, code: str, data: Any) -> OperatorError:
@@ -177,6 +250,14 @@ class Slack:
             return Misconfigured(f"{method}: {text}", reason=reason)
         return Transient(f"{method} failed: {code}", reason=R.SLACK_ERROR)
 
+    async def team_id(self, token: str) -> str:
+        """The workspace a token belongs to (auth.test, once per token)."""
+        workspace = self.workspace(token)
+        if workspace.team_id is None:
+            data = await self.call(token, "auth.test")
+            workspace.team_id = payload(data, "auth.test", "team_id", str)
+        return workspace.team_id
+
     async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_email
         return await self._lookup_user(token, cache, email, "users.lookupByEmail", email=email)
@@ -184,6 +265,18 @@ class Slack:
     async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_id
         return await self._lookup_user(token, cache, user_id, "users.info", user=user_id)
+
+    def forget_user(self, token: str, *, email: str | None = None, user_id: str | None = None) -> None:
+        """Drops cached lookups a fresh answer contradicted (e.g. a deactivated member)."""
+        workspace = self.workspace(token)
+        if email is not None:
+            workspace.users_by_email.pop(email, None)
+        if user_id is not None:
+            workspace.users_by_id.pop(user_id, None)
+
+    def cached_account(self, token: str, email: str) -> SlackAccount | None:
+        entry = self.workspace(token).users_by_email.get(email)
+        return entry[1] if entry else None
 
     async def _lookup_user(
         self,
@@ -200,11 +293,33 @@ class Slack:
             return cached[1]
         try:
             data = await self.call(token, method, priority=1e12, **params)
-            account: SlackAccount | None = _account(data["user"])
+            account: SlackAccount | None = account_of(data.get("user"), method)
         except NotFound:
             account = None
         cache[key] = (now, account)
         return account
+
+    async def list_users(self, token: str, *, priority: float = 1e12) -> list[dict[str, Any]]:
+        """The whole directory (users.list, cursor pages of 1,000), or an error: never a partial list."""
+        users: list[dict[str, Any]] = []
+        cursor, seen = "", set()
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self.call(token, "users.list", priority=priority, **params)
+            members = payload(data, "users.list", "members", list)
+            users.extend(members)
+            metadata = data.get("response_metadata")
+            cursor = metadata.get("next_cursor", "") if isinstance(metadata, dict) else ""
+            if not isinstance(cursor, str):
+                raise _invalid("users.list", "has a cursor that is not a string")
+            if not cursor:
+                return users
+            if cursor in seen or not members:
+                raise _invalid("users.list", "repeats a page or makes no progress")
+            seen.add(cursor)
+        raise _invalid("users.list", f"has more than {MAX_PAGES} pages")
 
     async def find_group(self, token: str, handle: str, *, refresh: bool = False) -> GroupState | None:
         workspace = self.workspace(token)
@@ -217,10 +332,16 @@ class Slack:
                     data = await self.call(
                         token, "usergroups.list", include_disabled=True, include_users=False
                     )
-                    groups = {
-                        g["handle"]: GroupState(g["id"], not g.get("date_delete"))
-                        for g in data.get("usergroups", [])
-                    }
+                    groups = {}
+                    for group in payload(data, "usergroups.list", "usergroups", list):
+                        if not isinstance(group, dict) or not isinstance(group.get("id"), str):
+                            raise _invalid("usergroups.list", "has a group without an id")
+                        groups[str(group.get("handle", ""))] = GroupState(
+                            group["id"],
+                            not group.get("date_delete"),
+                            str(group.get("name") or ""),
+                            str(group.get("description") or ""),
+                        )
                     workspace.groups = (self._clock(), groups)
         assert workspace.groups is not None
         return workspace.groups[1].get(handle)
@@ -245,11 +366,25 @@ class Slack:
             data = await self.call(token, "usergroups.create", priority=priority, **params)
         finally:
             self.forget_groups(token)  # a create that failed may still have landed: look again next time
-        group = GroupState(data["usergroup"]["id"], True)
-        self.forget_groups(token)
+        created = payload(data, "usergroups.create", "usergroup")
+        group = GroupState(payload(created, "usergroups.create", "id", str), True, name, description or "")
         if users:
             await self.set_members(token, group.id, users, priority=priority)
         return group
+
+    async def update_group(
+        self, token: str, group_id: str, *, name: str, description: str, priority: float
+    ) -> None:
+        """Name and description as the spec says (idempotent: safe to retry)."""
+        await self.call(
+            token,
+            "usergroups.update",
+            priority=priority,
+            usergroup=group_id,
+            name=name,
+            description=description,
+        )
+        self.forget_groups(token)
 
     async def members(self, token: str, group_id: str, *, fresh: bool = True) -> list[str]:
         """The group's members; `fresh=False` trusts the last read (resyncs read afresh)."""
@@ -257,12 +392,15 @@ class Slack:
         if not fresh and group_id in workspace.members:
             return list(workspace.members[group_id])
         data = await self.call(token, "usergroups.users.list", usergroup=group_id, include_disabled=True)
-        workspace.members[group_id] = list(data.get("users", []))
-        return list(workspace.members[group_id])
+        users = payload(data, "usergroups.users.list", "users", list)
+        if not all(isinstance(user, str) for user in users):
+            raise _invalid("usergroups.users.list", "lists something that is not a user id")
+        workspace.members[group_id] = list(users)
+        return list(users)
 
-    async def set_members(self, token: str, group_id: str, users: list[str], *, priority: float) -> None:
-        """Writes the member list, then reads it back. A failed write is checked before
-        any retry, so a write that landed despite an error is not sent twice."""
+    async def set_members(self, token: str, group_id: str, users: list[str], *, priority: float) -> list[str]:
+        """Writes the member list, then reads it back, and returns what Slack holds. A failed write is
+        checked before any retry, so a write that landed despite an error is not sent twice."""
         for attempt in range(3):
             try:
                 await self.call(
@@ -274,17 +412,13 @@ class Slack:
                 )
                 break
             except Transient as error:
-                if error.reason != R.SLACK_UNAVAILABLE:
+                if error.reason not in (R.SLACK_UNAVAILABLE, R.INVALID_RESPONSE):
                     raise
                 if sorted(await self.members(token, group_id)) == sorted(users):
-                    return  # the failed-looking write landed
+                    return sorted(users)  # the failed-looking write landed
                 if attempt == 2:
                     raise
-        actual = await self.members(token, group_id)
-        if sorted(actual) != sorted(users):
-            raise Transient(
-                "the group's members differ from what was just written", reason=R.VERIFICATION_FAILED
-            )
+        return await self.members(token, group_id)
 
     async def set_enabled(self, token: str, group_id: str, enabled: bool, *, priority: float) -> None:
         method = "usergroups.enable" if enabled else "usergroups.disable"
@@ -296,3 +430,7 @@ class Slack:
 
     async def post(self, token: str, channel: str, text: str) -> None:
         await self.call(token, "chat.postMessage", limit_key=channel, channel=channel, text=text)
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from oncall_operator.core.errors import NeedsPerson, OperatorError, Transient
 
@@ -35,8 +38,29 @@ class Backoff:
 
 def cap_server_wait(seconds: float) -> tuple[float, bool]:
     """(the wait to honour, whether the server asked for more than we allow)."""
-    if seconds != seconds or seconds < 0:  # NaN or negative: treat as "a moment"
+    if math.isnan(seconds) or seconds < 0:  # treat as "a moment"
         return 1.0, False
     if seconds > MAX_SERVER_WAIT:
         return MAX_SERVER_WAIT, True
     return seconds, False
+
+
+def parse_retry_after(value: str | None, now: datetime, default: float = 1.0) -> float:
+    """Seconds a `Retry-After` (or PagerDuty `ratelimit-reset`) header asks for: delta-seconds or an
+    HTTP-date; garbage, `inf` or a past date mean "a moment" (the caller caps long waits)."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return default
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0.0, (moment - now).total_seconds())
+    if math.isnan(seconds) or seconds < 0:
+        return default
+    return seconds  # may be inf: cap_server_wait bounds it

@@ -23,7 +23,7 @@ from oncall_operator.api.oncallsync import (
 from oncall_operator.api.reasons import ExternalReason
 from oncall_operator.clients.slack import GroupState
 from oncall_operator.core import oncallsync as decide
-from oncall_operator.core.errors import Misconfigured, NotFound, OperatorError, Unauthorized
+from oncall_operator.core.errors import Misconfigured, NotFound, OperatorError, Transient, Unauthorized
 from oncall_operator.core.membership import (
     Plan,
     Shift,
@@ -81,8 +81,9 @@ async def sync_once(
     shifts = await _shifts(services, spec, pd_token, now, resync, priority)
     current = select_current(shifts, selection, now)
     boundary = next_boundary(shifts, selection, now)
+    known = {entry.pager_duty_user: entry.slack_user for entry in previous.on_call if entry.slack_user}
     accounts = await _map_accounts(
-        services, spec, pd_token, slack_token, {s.pagerduty_user for s, _ in current}
+        services, spec, pd_token, slack_token, {s.pagerduty_user for s, _ in current}, known
     )
     resolution = resolve_members(
         current,
@@ -107,6 +108,8 @@ async def sync_once(
     acting = not spec.dry_run and not plan.blocked_reason
     if acting:
         group_id = await _apply(services, spec, slack_token, group_id, plan, priority)
+        if plan.writes_membership or plan.create_group:
+            await _verify(services, pd_token, slack_token, group_id, plan, accounts)
     said = decide.plan_announcements(spec, previous, resolution, group_id)
     topic_digest, record = previous.topic_digest, previous.last_handoff_message
     failure: OperatorError | None = None
@@ -170,8 +173,16 @@ async def _shifts(
 
 
 async def _map_accounts(
-    services: Services, spec: OnCallSyncSpec, pd_token: str, slack_token: str, users: set[str]
+    services: Services,
+    spec: OnCallSyncSpec,
+    pd_token: str,
+    slack_token: str,
+    users: set[str],
+    known: dict[str, str],
 ) -> dict[str, SlackAccount | UnmappedReason]:
+    """Each on-call PagerDuty user's Slack account, or why there is none. `known` is the Slack id
+    each one had at the last sync: Slack's email lookup finds no deactivated account, so when it
+    misses, the old id tells a deactivated account from none at all."""
     overrides = {o.pager_duty_user: o.slack_user for o in spec.user_mapping.overrides}
 
     async def one(user: str) -> tuple[str, SlackAccount | UnmappedReason]:
@@ -182,9 +193,38 @@ async def _map_accounts(
         if not email:
             return user, UnmappedReason.NO_EMAIL
         found = await services.slack.user_by_email(slack_token, email)
+        if found is None and user in known:
+            former = await services.slack.user_by_id(slack_token, known[user])
+            if former is not None and former.deleted:
+                return user, former
         return user, found or UnmappedReason.NO_SLACK_ACCOUNT
 
     return dict(await asyncio.gather(*(one(user) for user in sorted(users))))
+
+
+async def _verify(
+    services: Services,
+    pd_token: str,
+    slack_token: str,
+    group_id: str | None,
+    plan: Plan,
+    accounts: dict[str, SlackAccount | UnmappedReason],
+) -> None:
+    """The group must read back as written. Slack drops members it will not keep (a user deactivated
+    since the lookup): forget what the read-back contradicts, so the next sync looks them up afresh."""
+    assert group_id is not None
+    actual = set(await services.slack.members(slack_token, group_id, fresh=False))
+    missing = set(plan.final_members) - actual
+    if not missing:
+        return
+    for pd_user, account in accounts.items():
+        if isinstance(account, SlackAccount) and account.id in missing:
+            email = await services.pagerduty.email_of(pd_token, pd_user)
+            services.slack.forget_user(slack_token, email=email, user_id=account.id)
+    raise Transient(
+        f"Slack did not keep {len(missing)} of the members written (deactivated since?); looking them up again",
+        reason=ExternalReason.VERIFICATION_FAILED,
+    )
 
 
 async def _find_group(
