@@ -74,6 +74,32 @@ class SandboxControl:
     def set_plan(self, plan: str) -> Any:
         return self.call("POST", "/slack/plan", {"plan": plan})
 
+    def slack_users(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("GET", "/slack/users")
+        return result
+
+    def update_slack_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """`deleted`, `email`, `remove_from_groups` (see docs/sandbox.md)."""
+        result: dict[str, Any] = self.call("POST", f"/slack/users/{user_id}", fields)
+        return result
+
+    def deactivate(self, user_id: str) -> dict[str, Any]:
+        return self.update_slack_user(user_id, deleted=True)
+
+    def reactivate(self, user_id: str) -> dict[str, Any]:
+        return self.update_slack_user(user_id, deleted=False)
+
+    def set_email(self, user_id: str, email: str | None) -> dict[str, Any]:
+        return self.update_slack_user(user_id, email=email)
+
+    def incidents(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("GET", "/pagerduty/incidents")
+        return result
+
+    def set_incident_status(self, incident_id: str, status: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("POST", f"/pagerduty/incidents/{incident_id}", {"status": status})
+        return result
+
     def pagerduty_users(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("GET", "/pagerduty/users")
         return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +18,7 @@ SLACK_CHANNEL_ID = r"^[CG][A-Z0-9]{2,}$"
 PD_ID = r"^P[A-Z0-9]{2,}$"
 
 SlackPlan = Literal["free", "pro", "business_plus", "enterprise"]
+PAID_PLANS: tuple[SlackPlan, ...] = ("pro", "business_plus", "enterprise")
 
 
 class SeedError(Exception):
@@ -100,6 +100,27 @@ class SlackAccessLog(_Model):
     region: str = ""
 
 
+class GeneratedSlackUsers(_Model):
+    """A large directory without a giant YAML: users `<id_prefix><n>` (n from 1, zero-padded to 7 digits).
+
+    E-mail addresses are `<name_prefix><n:05d>@<email_domain>`; the PagerDuty section's
+    `generated_users` with the same prefix and domain yields the same addresses."""
+
+    count: int = Field(ge=1, le=200_000)
+    id_prefix: str = Field(default="U9", pattern=r"^[UW][A-Z0-9]*$")
+    name_prefix: str = Field(default="user", pattern=r"^[a-z][a-z0-9._-]*$")
+    email_domain: str = "bulk.example"
+    tz: Zone = "UTC"
+    # Every n-th user (n, 2n, ...) is deactivated / a multi-channel guest; 0: none.
+    deactivated_every: int = Field(default=0, ge=0)
+    guest_every: int = Field(default=0, ge=0)
+    # One access-log entry per user, the last login spread evenly over this many days before the
+    # clock's start (user n: n mod days days ago); every `never_logged_in_every`-th user has none.
+    access_logs: bool = True
+    last_login_spread_days: int = Field(default=365, ge=1)
+    never_logged_in_every: int = Field(default=0, ge=0)
+
+
 class SlackSeed(_Model):
     team_id: str = Field(pattern=SLACK_TEAM_ID)
     team_name: str
@@ -114,6 +135,11 @@ class SlackSeed(_Model):
     access_logs: list[SlackAccessLog] = Field(default_factory=list)
     # method name -> requests per minute, overriding the documented tier.
     rate_limits: dict[str, int] = Field(default_factory=dict)
+    generated_users: GeneratedSlackUsers | None = None
+    # Plans on which team.accessLogs answers (Slack: "only available to paid teams"); others: paid_only.
+    access_logs_plans: list[SlackPlan] = Field(default_factory=lambda: list(PAID_PLANS))
+    # team.accessLogs takes user tokens only (Slack lists a user-token scope only); bots get not_allowed_token_type.
+    access_logs_user_tokens_only: bool = True
 
 
 class PagerDutyUser(_Model):
@@ -128,11 +154,70 @@ class PagerDutyUser(_Model):
     open_incidents: int = Field(default=0, ge=0)
 
 
+TeamRole = Literal["manager", "responder", "observer"]
+
+
+class TeamMember(_Model):
+    user: str
+    role: TeamRole = "responder"
+
+
 class PagerDutyTeam(_Model):
     id: str = Field(pattern=PD_ID)
     name: str
     description: str = ""
-    members: list[str] = Field(default_factory=list)
+    # A user id (the first plain id is the manager, the others responders) or {user, role}.
+    members: list[str | TeamMember] = Field(default_factory=list)
+
+    def roles(self) -> dict[str, TeamRole]:
+        """user id -> team role, in member order."""
+        out: dict[str, TeamRole] = {}
+        for i, member in enumerate(self.members):
+            if isinstance(member, TeamMember):
+                out[member.user] = member.role
+            else:
+                out[member] = "manager" if i == 0 else "responder"
+        return out
+
+
+IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
+
+
+class Incident(_Model):
+    id: str = Field(pattern=PD_ID)
+    title: str
+    status: IncidentStatus = "triggered"
+    urgency: Literal["high", "low"] = "high"
+    # Who it is assigned to; PD shows no assignments once resolved.
+    assigned_to: list[str] = Field(default_factory=list)
+    # Default: an hour before the clock's start.
+    created_at: Aware | None = None
+    # Shown when the policy exists (an incident outlives its policy's deletion, as on PagerDuty).
+    escalation_policy: str | None = None
+    service_id: str = Field(default="PSBXSVC", pattern=PD_ID)
+    service_name: str = "Sandbox Service"
+
+
+class GeneratedPagerDutyUsers(_Model):
+    """Users `<id_prefix><n:07d>` named `<name_prefix><n:05d>`, e-mail `<name_prefix><n:05d>@<email_domain>`."""
+
+    count: int = Field(ge=1, le=200_000)
+    id_prefix: str = Field(default="PU", pattern=r"^P[A-Z0-9]*$")
+    name_prefix: str = Field(default="user", pattern=r"^[a-z][a-z0-9._-]*$")
+    email_domain: str = "bulk.example"
+    time_zone: Zone = "UTC"
+    # Generated users join this seeded team as responders.
+    team: str | None = None
+
+
+class GeneratedSchedules(_Model):
+    """Schedules `<id_prefix><n:06d>`, one daily layer each over `users_per_schedule` generated users."""
+
+    count: int = Field(ge=1, le=50_000)
+    id_prefix: str = Field(default="PS", pattern=r"^P[A-Z0-9]*$")
+    users_per_schedule: int = Field(default=3, ge=1)
+    time_zone: Zone = "UTC"
+    start: Aware = datetime.fromisoformat("2025-01-06T00:00:00+00:00")
 
 
 class Restriction(_Model):
@@ -198,7 +283,13 @@ class PagerDutySeed(_Model):
     teams: list[PagerDutyTeam] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)
     escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    incidents: list[Incident] = Field(default_factory=list)
     rate_limit_per_minute: int | None = Field(default=None, gt=0)
+    generated_users: GeneratedPagerDutyUsers | None = None
+    generated_schedules: GeneratedSchedules | None = None
+    # What DELETE /users/{id} refuses besides open incidents: a user who is the last member of a
+    # schedule layer or the last target of an escalation rule (default), or any layer/rule membership.
+    user_deletion_refuses: Literal["last_member", "any_membership"] = "last_member"
 
 
 class SandboxSeed(_Model):
@@ -218,95 +309,6 @@ def _loc(parts: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _references(seed: SandboxSeed) -> list[tuple[str, str]]:
-    """Cross-references pydantic cannot see: (path, problem)."""
-    problems: list[tuple[str, str]] = []
-    slack_users = {u.id: u for u in seed.slack.users}
-    seen: set[str] = set()
-    for i, u in enumerate(seed.slack.users):
-        if u.id in seen:
-            problems.append((f"slack.users[{i}].id", f"duplicate id {u.id}"))
-        seen.add(u.id)
-    if seed.slack.bot_user_id not in slack_users:
-        problems.append(("slack.bot_user_id", f"{seed.slack.bot_user_id} is not in slack.users"))
-    handles: set[str] = set()
-    for i, g in enumerate(seed.slack.usergroups):
-        if g.handle in handles:
-            problems.append((f"slack.usergroups[{i}].handle", f"duplicate handle {g.handle!r}"))
-        handles.add(g.handle)
-        for j, member in enumerate(g.users):
-            if member not in slack_users:
-                problems.append((f"slack.usergroups[{i}].users[{j}]", f"unknown Slack user {member}"))
-    for i, c in enumerate(seed.slack.channels):
-        for j, member in enumerate(c.members):
-            if member not in slack_users:
-                problems.append((f"slack.channels[{i}].members[{j}]", f"unknown Slack user {member}"))
-    for i, log in enumerate(seed.slack.access_logs):
-        if log.user_id not in slack_users:
-            problems.append((f"slack.access_logs[{i}].user_id", f"unknown Slack user {log.user_id}"))
-
-    pd = seed.pagerduty
-    pd_users = {u.id for u in pd.users}
-    ids: dict[str, str] = {}
-    groups: tuple[tuple[str, Sequence[Any]], ...] = (
-        ("users", pd.users),
-        ("teams", pd.teams),
-        ("schedules", pd.schedules),
-        ("escalation_policies", pd.escalation_policies),
-    )
-    for kind, items in groups:
-        for i, item in enumerate(items):
-            if item.id in ids:
-                problems.append((f"pagerduty.{kind}[{i}].id", f"id {item.id} already used by {ids[item.id]}"))
-            ids[item.id] = f"pagerduty.{kind}[{i}]"
-    teams = {t.id for t in pd.teams}
-    for i, t in enumerate(pd.teams):
-        for j, member in enumerate(t.members):
-            if member not in pd_users:
-                problems.append((f"pagerduty.teams[{i}].members[{j}]", f"unknown PagerDuty user {member}"))
-    schedules = {s.id for s in pd.schedules}
-    for i, s in enumerate(pd.schedules):
-        for j, team in enumerate(s.teams):
-            if team not in teams:
-                problems.append((f"pagerduty.schedules[{i}].teams[{j}]", f"unknown team {team}"))
-        for j, layer in enumerate(s.layers):
-            for k, member in enumerate(layer.users):
-                if member not in pd_users:
-                    problems.append(
-                        (
-                            f"pagerduty.schedules[{i}].layers[{j}].users[{k}]",
-                            f"unknown PagerDuty user {member}",
-                        )
-                    )
-            for k, r in enumerate(layer.restrictions):
-                if (r.type == "weekly_restriction") != (r.start_day_of_week is not None):
-                    problems.append(
-                        (
-                            f"pagerduty.schedules[{i}].layers[{j}].restrictions[{k}].start_day_of_week",
-                            "required for weekly_restriction and only allowed there",
-                        )
-                    )
-        for j, o in enumerate(s.overrides):
-            if o.user not in pd_users:
-                problems.append(
-                    (f"pagerduty.schedules[{i}].overrides[{j}].user", f"unknown PagerDuty user {o.user}")
-                )
-            if o.end <= o.start:
-                problems.append((f"pagerduty.schedules[{i}].overrides[{j}].end", "must be after start"))
-    for i, ep in enumerate(pd.escalation_policies):
-        for j, rule in enumerate(ep.rules):
-            for k, target in enumerate(rule.targets):
-                known = schedules if target.type == "schedule_reference" else pd_users
-                if target.id not in known:
-                    problems.append(
-                        (
-                            f"pagerduty.escalation_policies[{i}].rules[{j}].targets[{k}].id",
-                            f"unknown {target.type.removesuffix('_reference')} {target.id}",
-                        )
-                    )
-    return problems
-
-
 def parse_seed(document: Any, source: str = "<seed>") -> SandboxSeed:
     """Validate a decoded seed document (YAML or JSON); raises SeedError naming `source`."""
     if not isinstance(document, dict):
@@ -316,7 +318,9 @@ def parse_seed(document: Any, source: str = "<seed>") -> SandboxSeed:
     except ValidationError as error:
         lines = [f"{source}: {_loc(tuple(e['loc']))}: {e['msg']}" for e in error.errors()]
         raise SeedError("\n".join(lines)) from None
-    problems = _references(seed)
+    from oncall_sandbox.seed_checks import cross_references
+
+    problems = cross_references(seed)
     if problems:
         raise SeedError("\n".join(f"{source}: {path}: {problem}" for path, problem in problems))
     return seed

@@ -1,4 +1,4 @@
-"""The sandbox HTTP server: app factory, fault middleware, CLI, and a threaded server for tests."""
+"""The sandbox HTTP server: app factory (API routes, control API, the middleware in middleware.py), CLI, threaded server for tests."""
 
 from __future__ import annotations
 
@@ -17,101 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_sandbox import control_api
+from oncall_sandbox import control_api, control_state, middleware
 from oncall_sandbox import pagerduty as pagerduty_api
 from oncall_sandbox import slack as slack_api
 from oncall_sandbox.client import SandboxControl
 from oncall_sandbox.clock import Clock
 from oncall_sandbox.core import REQUEST_LOG_LIMIT, SANDBOX, Sandbox
-from oncall_sandbox.faults import Fault
-from oncall_sandbox.limits import retry_after
 from oncall_sandbox.seed import DEFAULT_SEED_PATH, SandboxSeed, SeedError, SlackPlan, load_seed
 from oncall_sandbox.state import SandboxState
 from oncall_sandbox.tls import TlsFiles, generate
-
-Handler = Any  # aiohttp's middleware handler type is not exported in a typed form
-
-SLACK_STATUS_ERRORS = {503: "service_unavailable", 504: "request_timeout"}
-
-
-def _classify(request: web.Request) -> tuple[str, str] | None:
-    path = request.path
-    if path.startswith(slack_api.PREFIX):
-        return "slack", path[len(slack_api.PREFIX) :]
-    if path == pagerduty_api.PREFIX or path.startswith(pagerduty_api.PREFIX + "/"):
-        return "pagerduty", pagerduty_api.template(request.method, path)
-    return None
-
-
-def _fault_response(api: str, fault: Fault) -> web.Response:
-    kind, status = fault.kind, fault.status
-    if kind == "rate_limit":
-        seconds = str(retry_after(fault.retry_after))
-        if api == "slack":
-            return web.json_response(
-                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": seconds}
-            )
-        return web.json_response(
-            {"error": {"message": "Rate Limit Exceeded", "code": 2020}},
-            status=429,
-            headers={"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": seconds},
-        )
-    if kind == "malformed_json":
-        # A truncated body: the client's JSON decoder has to cope.
-        return web.Response(
-            status=200,
-            body=b'{"ok": tru' if api == "slack" else b'{"oncalls": [',
-            content_type="application/json",
-        )
-    if api == "slack":
-        error = SLACK_STATUS_ERRORS.get(status, "internal_error")
-        return web.json_response({"ok": False, "error": error}, status=status)
-    return web.json_response(
-        {"error": {"message": "Service Unavailable" if status == 503 else "Internal Server Error"}},
-        status=status,
-    )
-
-
-def _drop(request: web.Request) -> web.Response:
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=599)
-
-
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Faults before the handler (a faulted write changes nothing), then the request log."""
-    kind = _classify(request)
-    if kind is None:
-        passthrough: web.StreamResponse = await handler(request)
-        return passthrough
-    api, method = kind
-    sandbox = request.app[SANDBOX]
-    body = await request.read()
-    after: Fault | None = None
-    response: web.StreamResponse | None = None
-    for fault in sandbox.faults.match(api, method):
-        if fault.rate < 1.0 and sandbox.state.random.random() >= fault.rate:
-            continue
-        sandbox.faults.consume(fault)
-        if fault.kind == "latency":
-            await asyncio.sleep(fault.latency_seconds)
-        elif fault.kind == "status_after_apply":
-            after = fault
-        elif fault.kind in ("drop_connection", "timeout"):
-            if fault.kind == "timeout":
-                await asyncio.sleep(fault.latency_seconds)
-            sandbox.record(request, api, method, 0, body, None)
-            return _drop(request)
-        else:
-            response = _fault_response(api, fault)
-            break
-    if response is None:
-        response = await handler(request)
-        if after is not None:
-            response = _fault_response(api, after.model_copy(update={"kind": "status"}))
-    sandbox.record(request, api, method, response.status, body, response)
-    return response
 
 
 def create_app(
@@ -130,14 +44,16 @@ def create_app(
     plan: SlackPlan | None = slack_plan  # type: ignore[assignment]
     clock = Clock(start_time or seed.start_time, time_scale)
     state = SandboxState(seed, clock, slack_plan=plan)
-    app = web.Application(middlewares=[observe], client_max_size=16 * 1024 * 1024)
+    app = web.Application(middlewares=[middleware.observe], client_max_size=16 * 1024 * 1024)
     app[SANDBOX] = Sandbox(
         state,
         pagerduty_rate_limit_per_minute=pagerduty_rate_limit_per_minute,
         record_exchanges=record_exchanges,
         request_log_limit=request_log_limit,
     )
-    app.add_routes(slack_api.routes() + pagerduty_api.routes() + control_api.routes())
+    app.add_routes(
+        slack_api.routes() + pagerduty_api.routes() + control_api.routes() + control_state.routes()
+    )
     return app
 
 

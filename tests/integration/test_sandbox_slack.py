@@ -136,7 +136,8 @@ def test_free_plan(sandbox: SandboxServer, slack: WebClient) -> None:
     sandbox.control.set_plan("free")
     assert _error(slack.usergroups_list).response["error"] == "paid_teams_only"
     assert _error(lambda: slack.usergroups_create(name="X")).response["error"] == "paid_teams_only"
-    assert _error(slack.team_accessLogs).response["error"] == "paid_only"
+    admin = WebClient(token="xoxp-sandbox-admin", base_url=sandbox.slack_url)
+    assert _error(admin.team_accessLogs).response["error"] == "paid_only"
 
 
 def test_topics(sandbox: SandboxServer, slack: WebClient) -> None:
@@ -175,7 +176,9 @@ def test_post_message(sandbox: SandboxServer, slack: WebClient) -> None:
     assert [m["text"] for m in messages] == ["Handoff: Bob is on call"] and messages[0]["ts"] == posted["ts"]
 
 
-def test_access_logs_paging(slack: WebClient) -> None:
+def test_access_logs_paging(sandbox: SandboxServer) -> None:
+    # A user token's method: a workspace admin's token, as on Slack.
+    slack = WebClient(token="xoxp-sandbox-admin", base_url=sandbox.slack_url)
     first = slack.team_accessLogs(count=4, page=1)
     assert first["paging"] == {"count": 4, "total": 6, "page": 1, "pages": 2}
     assert first["logins"][0]["user_id"] == "U0SBX0M13"  # most recent first

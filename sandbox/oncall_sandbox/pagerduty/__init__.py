@@ -5,7 +5,15 @@
 package registers every endpoint.
 """
 
-from oncall_sandbox.pagerduty import escalation_policies, oncalls, overrides, schedules, teams, users
+from oncall_sandbox.pagerduty import (
+    escalation_policies,
+    incidents,
+    oncalls,
+    overrides,
+    schedules,
+    teams,
+    users,
+)
 from oncall_sandbox.pagerduty.call import PREFIX, ROUTES
 from oncall_sandbox.pagerduty.transport import routes, template
 
@@ -13,6 +21,7 @@ __all__ = [
     "PREFIX",
     "ROUTES",
     "escalation_policies",
+    "incidents",
     "oncalls",
     "overrides",
     "routes",

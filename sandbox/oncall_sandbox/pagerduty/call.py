@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -13,6 +13,8 @@ from aiohttp import web
 from oncall_sandbox.core import Sandbox
 from oncall_sandbox.dispatch import Registry
 from oncall_sandbox.state import PagerDutyState
+
+T = TypeVar("T")
 
 PREFIX = "/pagerduty"
 OFFSET_CAP = 10_000  # PD refuses classic pagination past offset+limit 10,000
@@ -51,6 +53,8 @@ class Ctx:
         self.sandbox = sandbox
         self.args = args or {}
         self.raw_body = body
+        # The object a write changed, for the request log (default: the path's {id}).
+        self.target: str | None = None
         self.pd: PagerDutyState = sandbox.state.pagerduty
         self.base = f"{request.scheme}://{request.host}{PREFIX}"
         self.html = f"https://{self.pd.subdomain}.pagerduty.com"
@@ -112,7 +116,8 @@ class Ctx:
         user = self.pd.users.get(user_id)
         return self.ref("user", user_id, user.name if user else "Deleted User", "users")
 
-    def page(self, key: str, items: list[Any]) -> dict[str, Any]:
+    def page(self, key: str, items: Sequence[T], render: Callable[[T], Any] | None = None) -> dict[str, Any]:
+        """Classic pagination of `items`; only the page is rendered (`render`), so big lists stay cheap."""
         q = self.request.query
         try:
             limit = int(q.get("limit", "25"))
@@ -124,9 +129,9 @@ class Ctx:
         limit = min(limit, 100)
         if offset + limit > OFFSET_CAP:
             raise invalid(f"Offset must be less than {OFFSET_CAP}.")
-        chunk = items[offset : offset + limit]
+        chunk = list(items[offset : offset + limit])
         return {
-            key: chunk,
+            key: [render(item) for item in chunk] if render else chunk,
             "limit": limit,
             "offset": offset,
             "more": offset + limit < len(items),

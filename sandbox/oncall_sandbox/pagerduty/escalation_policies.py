@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall_sandbox.pagerduty.call import ROUTES, Ctx, Reply, not_found
+from oncall_sandbox.pagerduty.call import ROUTES, Ctx, Reply, invalid, not_found
 from oncall_sandbox.pagerduty.teams import team_refs
-from oncall_sandbox.seed import EscalationPolicy
+from oncall_sandbox.seed import EscalationPolicy, EscalationRule, EscalationTarget
 
 
 def render_policy(ctx: Ctx, policy: EscalationPolicy) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def list_policies(ctx: Ctx) -> Reply:
         policies = [p for p in policies if team_ids & set(p.teams)]
     if user_ids:
         policies = [p for p in policies if _reaches(ctx, p, user_ids)]
-    return 200, ctx.page("escalation_policies", [render_policy(ctx, p) for p in policies])
+    return 200, ctx.page("escalation_policies", policies, lambda p: render_policy(ctx, p))
 
 
 @ROUTES.handles("GET /escalation_policies/{id}")
@@ -71,4 +71,64 @@ def get_policy(ctx: Ctx) -> Reply:
     policy = ctx.pd.policies.get(ctx.args["id"])
     if policy is None:
         raise not_found()
+    return 200, {"escalation_policy": render_policy(ctx, policy)}
+
+
+TARGET_TYPES = {
+    "user_reference": "user_reference",
+    "user": "user_reference",
+    "schedule_reference": "schedule_reference",
+    "schedule": "schedule_reference",
+}
+
+
+def _parse_rule(ctx: Ctx, level: int, data: Any, own: dict[str, EscalationRule]) -> EscalationRule:
+    if not isinstance(data, dict):
+        raise invalid(f"Escalation rule {level} must be an object.")
+    targets_data = data.get("targets")
+    # PagerDuty refuses a rule nobody is notified by.
+    if not isinstance(targets_data, list) or not targets_data:
+        raise invalid(f"Escalation rule {level} must have at least one target.")
+    targets = []
+    for item in targets_data:
+        kind = TARGET_TYPES.get(str(item.get("type"))) if isinstance(item, dict) else None
+        target_id = item.get("id") if isinstance(item, dict) else None
+        known = ctx.pd.users if kind == "user_reference" else ctx.pd.schedules
+        if kind is None or not isinstance(target_id, str) or target_id not in known:
+            raise invalid(f"Escalation rule {level} has a target that does not exist.")
+        targets.append(EscalationTarget(type=kind, id=target_id))  # type: ignore[arg-type]
+    base = own.get(str(data.get("id", "")))
+    delay = data.get("escalation_delay_in_minutes", base.escalation_delay_in_minutes if base else 30)
+    if not isinstance(delay, int) or delay < 1:
+        raise invalid(f"Escalation rule {level}: escalation_delay_in_minutes must be a positive integer.")
+    taken = {r.id for p in ctx.pd.policies.values() for r in p.rules}
+    rule_id = base.id if base else ctx.pd.new_id("PR", taken)
+    return EscalationRule(id=rule_id, escalation_delay_in_minutes=delay, targets=targets)
+
+
+@ROUTES.handles("PUT /escalation_policies/{id}", writes=True)
+def update_policy(ctx: Ctx) -> Reply:
+    """Name, description, loops and rules (the body's rules replace the policy's)."""
+    body = ctx.json()
+    policy = ctx.pd.policies.get(ctx.args["id"])
+    if policy is None:
+        raise not_found()
+    data = body.get("escalation_policy") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise invalid("escalation_policy must be an object.")
+    rules = policy.rules
+    if "escalation_rules" in data:
+        items = data["escalation_rules"]
+        if not isinstance(items, list) or not items:
+            raise invalid("An escalation policy needs at least one escalation rule.")
+        own = {r.id: r for r in policy.rules}
+        rules = [_parse_rule(ctx, level, item, own) for level, item in enumerate(items, 1)]
+    loops = data.get("num_loops", policy.num_loops)
+    if not isinstance(loops, int) or not 0 <= loops <= 9:
+        raise invalid("num_loops must be between 0 and 9.")
+    # Nothing changes unless the whole body is valid.
+    policy.rules = rules
+    policy.num_loops = loops
+    policy.name = str(data.get("name", policy.name))
+    policy.description = str(data.get("description", policy.description))
     return 200, {"escalation_policy": render_policy(ctx, policy)}

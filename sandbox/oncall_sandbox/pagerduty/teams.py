@@ -29,7 +29,7 @@ def list_teams(ctx: Ctx) -> Reply:
     teams = sorted(ctx.pd.teams.values(), key=lambda t: (t.name.lower(), t.id))
     if query:
         teams = [t for t in teams if query in t.name.lower()]
-    return 200, ctx.page("teams", [render_team(ctx, t.id) for t in teams])
+    return 200, ctx.page("teams", teams, lambda t: render_team(ctx, t.id))
 
 
 @ROUTES.handles("GET /teams/{id}")
@@ -44,12 +44,8 @@ def team_members(ctx: Ctx) -> Reply:
     team = ctx.pd.teams.get(ctx.args["id"])
     if team is None:
         raise not_found()
-    members = [
-        {"user": ctx.user_ref(m), "role": "manager" if i == 0 else "responder"}
-        for i, m in enumerate(team.members)
-        if m in ctx.pd.users
-    ]
-    return 200, ctx.page("members", members)
+    members = [(user_id, role) for user_id, role in team.roles.items() if user_id in ctx.pd.users]
+    return 200, ctx.page("members", members, lambda m: {"user": ctx.user_ref(m[0]), "role": m[1]})
 
 
 @ROUTES.handles("DELETE /teams/{id}/users/{user_id}", writes=True)
@@ -58,5 +54,5 @@ def remove_team_user(ctx: Ctx) -> Reply:
     user_id = ctx.args["user_id"]
     if team is None or user_id not in ctx.pd.users:
         raise not_found()
-    team.members = [m for m in team.members if m != user_id]
+    team.roles.pop(user_id, None)
     return 204, None

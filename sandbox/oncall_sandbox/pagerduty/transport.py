@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oncall_sandbox.core import SANDBOX, Sandbox
+from oncall_sandbox.core import SANDBOX, TARGET, Sandbox
 from oncall_sandbox.limits import retry_after
 from oncall_sandbox.pagerduty.call import PREFIX, ROUTES, Ctx, PagerDutyError, not_found
 
@@ -78,7 +78,11 @@ async def handle(request: web.Request) -> web.Response:
             raise not_found()
         route, args = found
         ctx = Ctx(request, sandbox, args, await request.read())
-        status, payload = route.handler(ctx)
+        try:
+            status, payload = route.handler(ctx)
+        finally:
+            if route.writes:
+                request[TARGET] = ctx.target or args.get("id")
     except PagerDutyError as error:
         return _reply(error.status, error.body(), headers)
     return _reply(status, payload, headers)

@@ -11,9 +11,10 @@ from typing import Any
 
 from oncall_sandbox.core import Sandbox
 from oncall_sandbox.dispatch import Registry
+from oncall_sandbox.seed import PAID_PLANS
 from oncall_sandbox.state import SlackState, Token
 
-PAID_PLANS = ("pro", "business_plus", "enterprise")
+__all__ = ["METHODS", "PAID_PLANS", "Call", "SlackError", "decode_cursor", "encode_cursor", "list_param"]
 
 
 class SlackError(Exception):
@@ -31,6 +32,8 @@ class Call:
     slack: SlackState
     token: Token
     params: dict[str, Any]
+    # The object a write changed, for the request log; writes default to their usergroup/channel argument.
+    target: str | None = None
 
     def text(self, name: str, default: str = "") -> str:
         value = self.params.get(name, default)

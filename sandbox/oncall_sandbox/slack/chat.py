@@ -14,6 +14,7 @@ TEXT_MAX = 40_000  # chat.postMessage truncates/refuses past 40k characters
 @METHODS.handles("chat.postMessage", scope="chat:write", writes=True)
 def chat_post_message(call: Call) -> dict[str, Any]:
     channel = find_channel(call)
+    call.target = channel.id
     if not channel.bot_is_member:
         raise SlackError("not_in_channel")
     text = call.text("text")

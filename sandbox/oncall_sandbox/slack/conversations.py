@@ -67,6 +67,7 @@ def conversations_info(call: Call) -> dict[str, Any]:
 @METHODS.handles("conversations.setTopic", writes=True)
 def conversations_set_topic(call: Call) -> dict[str, Any]:
     channel = find_channel(call)
+    call.target = channel.id
     call.require("groups:write" if channel.is_private else "channels:manage")
     if not channel.bot_is_member:
         raise SlackError("not_in_channel")

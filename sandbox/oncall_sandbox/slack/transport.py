@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from oncall_sandbox.core import SANDBOX
+from oncall_sandbox.core import SANDBOX, TARGET
 from oncall_sandbox.limits import retry_after
 from oncall_sandbox.slack.call import METHODS, Call, SlackError
 
@@ -83,6 +83,9 @@ async def handle(request: web.Request) -> web.Response:
         result = method.handler(call)
     except SlackError as error:
         return _reply({"ok": False, "error": error.error, **error.extra}, headers=headers)
+    finally:
+        if method.writes:
+            request[TARGET] = call.target or call.text("usergroup") or call.text("channel") or None
     return _reply({"ok": True, **result}, headers=headers)
 
 

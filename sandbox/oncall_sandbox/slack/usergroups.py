@@ -56,7 +56,7 @@ def _group(call: Call, *, include_disabled: bool = True) -> Usergroup:
 
 
 def _written(call: Call, group: Usergroup) -> None:
-    group.date_update = call.now()
+    group.touch(call.sandbox.clock.timestamp())
     group.updated_by = call.slack.bot_user_id
 
 
@@ -99,6 +99,7 @@ def usergroups_create(call: Call) -> dict[str, Any]:
         created_by=call.slack.bot_user_id,
     )
     _written(call, group)
+    call.target = group.id
     call.slack.usergroups[group.id] = group
     return {"usergroup": render_group(call, group, users=True, count=call.flag("include_count"))}
 

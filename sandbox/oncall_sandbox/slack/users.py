@@ -10,6 +10,9 @@ from oncall_sandbox.seed import SlackUser
 from oncall_sandbox.slack.call import METHODS, Call, SlackError, decode_cursor, encode_cursor
 
 PAGE_MAX = 1000  # users.list pages hold at most 1000 members
+# Without a `limit` Slack "attempts to deliver the entire result set" and answers limit_required when
+# the collection is too large (threshold unpublished); the sandbox draws the line at one full page.
+UNLIMITED_MAX = PAGE_MAX
 
 
 def _tz_fields(tz: str, now: datetime) -> dict[str, Any]:
@@ -83,14 +86,14 @@ def users_list(call: Call) -> dict[str, Any]:
     users = list(call.slack.users.values())
     limit = call.number("limit", 0)
     cursor = call.text("cursor")
+    if limit <= 0 and len(users) > UNLIMITED_MAX:
+        raise SlackError("limit_required")
     start = 0
     if cursor:
         key = decode_cursor("user", cursor)
-        ids = [u.id for u in users]
-        if key not in ids:
+        if key not in call.slack.users:
             raise SlackError("invalid_cursor")
-        start = ids.index(key)
-    # Slack: limit 0/absent returns as many as it can at once; it caps pages at 1000.
+        start = list(call.slack.users).index(key)
     size = min(limit, PAGE_MAX) if limit > 0 else PAGE_MAX
     page = users[start : start + size]
     following = users[start + size] if start + size < len(users) else None
