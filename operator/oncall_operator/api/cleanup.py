@@ -99,8 +99,6 @@ class CleanupReason(StrEnum):
     STALE_PLAN_HASH = "StalePlanHash"  # spec.approvedPlanHash is not the hash of this run's plan
     MAX_AFFECTED = "MaxAffectedExceeded"
     MAX_AFFECTED_PERCENT = "MaxAffectedPercentExceeded"
-    INCOMPLETE_LISTING = "IncompleteListing"  # a listing could not be read to its end
-    LISTING_TOO_LARGE = "ListingTooLarge"  # PagerDuty's 10,000-record offset cap, or our page cap
     UNSUPPORTED = "Unsupported"  # a condition this workspace cannot evaluate (inactiveForDays on a plan without access logs)
     RULE_NOT_FOUND = "RuleNotFound"
     SCHEDULED = "Scheduled"
@@ -114,6 +112,18 @@ class CleanupReason(StrEnum):
 
 class TokenRef(CamelModel):
     token_secret_ref: SecretKeyRef = Field(description="Secret key (same namespace) holding the API token.")
+
+
+class SlackTokens(CamelModel):
+    token_secret_ref: SecretKeyRef = Field(
+        description="Secret key (same namespace) holding a Slack token with users:read, users:read.email, "
+        "usergroups:read (+ usergroups:write to remove, chat:write for notify)."
+    )
+    access_logs_token_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="For inactiveForDays: a workspace admin's user token (xoxp-) with the admin scope - "
+        "Slack serves team.accessLogs to people's tokens only. Default: tokenSecretRef.",
+    )
 
 
 class EmailDomainMatch(CamelModel):
@@ -300,10 +310,7 @@ class CleanupRuleSpec(CamelModel):
     )
     starting_deadline: StartingDeadline = "24h"
     pager_duty: TokenRef = Field(description="The PagerDuty account: a REST API token with write access.")
-    slack: TokenRef = Field(
-        description="The Slack workspace: a token with users:read, users:read.email, usergroups:read "
-        "(+ usergroups:write to remove, admin for inactiveForDays, chat:write for notify)."
-    )
+    slack: SlackTokens = Field(description="The Slack workspace.")
     match: Match = Field(description="Who is stale: every condition given must hold.")
     exclude: Exclude = Field(default=Exclude(), description="People never touched.")
     actions: list[CleanupAction] = Field(

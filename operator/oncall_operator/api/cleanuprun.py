@@ -20,6 +20,9 @@ from oncall_operator.api.common import DNS_SUBDOMAIN, CamelModel, Condition
 from oncall_operator.api.crd import PrinterColumn, ResourceKind
 
 PLAN_HASH = r"^sha256:[0-9a-f]{64}$"
+# Labels on every run: its rule's uid (always), and its rule's name (when it fits a label value).
+RULE_UID_LABEL = "oncall-operator.dev/rule-uid"
+RULE_NAME_LABEL = "oncall-operator.dev/rule"
 
 
 class RunPhase(StrEnum):
