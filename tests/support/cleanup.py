@@ -133,7 +133,7 @@ def cleanup_seed(*, plan: str = "pro", access_logs: list[dict[str, Any]] | None 
 def cleanuprule(
     name: str, namespace: str, *, annotations: dict[str, str] | None = None, **spec: Any
 ) -> dict[str, Any]:
-    body = rule_body(safety={"maxAffected": 10, "maxAffectedPercent": 50}, **spec)
+    body = rule_body(**{"safety": {"maxAffected": 10, "maxAffectedPercent": 50}, **spec})
     return {
         "apiVersion": "oncall-operator.dev/v1alpha1",
         "kind": "CleanupRule",
@@ -143,7 +143,9 @@ def cleanuprule(
 
 
 def run_now(value: str = "1") -> dict[str, str]:
-    return {"oncall-operator.dev/run-now": value}
+    from oncall_operator.api.cleanup import RUN_NOW_ANNOTATION
+
+    return {RUN_NOW_ANNOTATION: value}
 
 
 def writes(entries: list[dict[str, Any]]) -> list[tuple[str, str | None, int]]:
@@ -153,3 +155,20 @@ def writes(entries: list[dict[str, Any]]) -> list[tuple[str, str | None, int]]:
         for e in entries
         if e["method"] in WRITE_METHODS or e["method"].split(" ")[0] in ("PUT", "POST", "DELETE")
     ]
+
+
+def cli(kube: Any, sandbox: Any, *args: str, check: bool = True) -> Any:
+    """`oncall-operator cleanup ...` as a user runs it: their kubeconfig, the APIs from ONCALL_* variables."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "oncall_operator.cli", "cleanup", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**kube.env(), **sandbox.server.operator_env()},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"cleanup {' '.join(args)} failed: {result.stderr.strip()}")
+    return result

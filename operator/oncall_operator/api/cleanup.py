@@ -30,7 +30,8 @@ from oncall_operator.api.crd import PrinterColumn, ResourceKind
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
 EMAIL_DOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
-RUN_NOW_ANNOTATION = "oncall-operator.dev/run-now"
+# Not under oncall-operator.dev/: Kopf keeps its own state there and ignores changes to those annotations.
+RUN_NOW_ANNOTATION = "cleanup.oncall-operator.dev/run-now"
 
 
 def _set(description: str, **extra: Any) -> Any:

@@ -266,9 +266,8 @@ async def _finish(
     state: RunState,
     status: CleanupRunStatus,
 ) -> None:
-    """The final status, the metrics, one Event, then the Slack summary (recorded before it is sent)."""
-    state.status = status
-    await _write(services, ref, status)
+    """Metrics, the Slack summary (its intent recorded first), one Event, then the final status last:
+    once a run is finished Kopf stops its daemon at once, so nothing may come after that write."""
     rule_name = spec.rule_name if spec else ref.name
     counts = status.counts
     CLEANUP_RUNS.labels(ref.namespace, rule_name, status.phase.value).inc()
@@ -282,10 +281,12 @@ async def _finish(
         }
         CLEANUP_USERS.labels(ref.namespace, rule_name, "failed").inc(len(failed_people))
     CLEANUP_RUN_DURATION.labels(ref.namespace, rule_name).observe(state.busy_seconds)
+    if spec is not None:
+        status = await _notify_once(services, ref, spec, status, state)
     trouble = status.phase in (RunPhase.FAILED, RunPhase.REFUSED, RunPhase.ABORTED) or counts.failed > 0
     post_event(body, EventToPost(trouble, str(status.reason or status.phase.value), status.message or ""))
-    if spec is not None:
-        await _notify_once(services, ref, spec, status, state)
+    state.status = status
+    await _write(services, ref, status)
 
 
 async def _notify_once(
