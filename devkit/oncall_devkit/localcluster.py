@@ -1,9 +1,12 @@
-"""A local Kubernetes control plane (etcd + kube-apiserver) for tests and the demo.
+"""A local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) for tests and the demo.
 
 It runs the binaries built by tests/controlplane/build.sh from the Kubernetes Go
 module, in the spirit of controller-runtime's envtest: loopback only, free
 ports, RBAC, a client CA with an admin certificate in system:masters and one
-service-account key. Not used by the operator itself.
+service-account key. Unlike envtest it also runs the controller-manager's
+garbage collector, namespace and service-account controllers, so ownerReferences
+cascade and deleted namespaces go away as on a real cluster. Not used by the
+operator itself.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from typing import Any
 import yaml
 
 READY_TIMEOUT_SECONDS = 90.0
+# What kube-controller-manager runs: cascading deletion, namespace deletion, and the `default`
+# ServiceAccount (plus tokens for token Secrets) in every namespace. No workload controllers:
+# there is no kubelet, so nothing would run their Pods.
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+)
 
 
 def _die_with_parent() -> None:
@@ -46,7 +58,7 @@ def free_port() -> int:
 
 
 def _write_pki(directory: Path) -> None:
-    """CA, serving cert, admin client cert and a service-account key pair."""
+    """CA, serving certs (apiserver, controller-manager), admin client cert and a service-account key pair."""
     from oncall_sandbox.tls import CertificateAuthority, new_key, private_key_pem, public_key_pem
 
     ca = CertificateAuthority("oncall-operator-test-ca", days=2)
@@ -54,9 +66,12 @@ def _write_pki(directory: Path) -> None:
     admin = ca.issue("admin", organization="system:masters", client=True)
     sa_key = new_key()
 
+    controller_manager = ca.issue("kube-controller-manager", hosts=("localhost", "127.0.0.1"), server=True)
     (directory / "ca.crt").write_bytes(ca.certificate_pem())
     (directory / "apiserver.crt").write_bytes(server.certificate_pem())
     (directory / "apiserver.key").write_bytes(server.key_pem())
+    (directory / "controller-manager.crt").write_bytes(controller_manager.certificate_pem())
+    (directory / "controller-manager.key").write_bytes(controller_manager.key_pem())
     (directory / "admin.crt").write_bytes(admin.certificate_pem())
     (directory / "admin.key").write_bytes(admin.key_pem())
     (directory / "sa.key").write_bytes(private_key_pem(sa_key))
@@ -65,12 +80,13 @@ def _write_pki(directory: Path) -> None:
 
 @dataclass
 class LocalControlPlane:
-    """etcd + kube-apiserver as child processes; use as a context manager."""
+    """etcd, kube-apiserver and kube-controller-manager as child processes; use as a context manager."""
 
     bin_dir: Path
     work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="oncall-cp-")))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api_port: int = 0
+    controller_manager_port: int = 0
     version: str = ""
 
     @property
@@ -122,13 +138,28 @@ class LocalControlPlane:
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                # No controller-manager runs to create ServiceAccount tokens.
-                "--disable-admission-plugins=ServiceAccount",
                 "--v=0",
             ],
         )
         self._write_kubeconfig(pki)
         self._wait_ready(pki)
+        self.controller_manager_port = free_port()
+        self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig}",  # the admin identity: one certificate fewer
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.controller_manager_port}",
+                f"--tls-cert-file={pki / 'controller-manager.crt'}",
+                f"--tls-private-key-file={pki / 'controller-manager.key'}",
+                "--leader-elect=false",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                "--v=0",
+            ],
+        )
+        self._wait_controller_manager_ready(pki)
         return self
 
     def _spawn(self, binary: str, args: list[str]) -> None:
@@ -171,17 +202,18 @@ class LocalControlPlane:
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         return context
 
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}; see {self.work_dir}")
+
     def _wait_ready(self, pki: Path) -> None:
         context = self._ssl_context(pki)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         last_error = ""
         while time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(
-                        f"{process.args!r} exited with {process.returncode}; see {self.work_dir}"
-                    )
+            self._check_alive()
             try:
                 with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
                     if response.status == 200:
@@ -195,11 +227,37 @@ class LocalControlPlane:
         self.stop()
         raise TimeoutError(f"kube-apiserver not ready in {READY_TIMEOUT_SECONDS}s: {last_error}")
 
+    def _wait_controller_manager_ready(self, pki: Path) -> None:
+        """Healthy on its secure port, and its controllers at work: `default` has its ServiceAccount."""
+        context = self._ssl_context(pki)
+        probes = (
+            f"https://127.0.0.1:{self.controller_manager_port}/healthz",
+            f"{self.server}/api/v1/namespaces/default/serviceaccounts/default",
+        )
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        last_error = ""
+        for url in probes:
+            while True:
+                self._check_alive()
+                try:
+                    with urllib.request.urlopen(url, context=context, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError as error:
+                    last_error = f"{url}: {error}"
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(
+                        f"kube-controller-manager not ready in {READY_TIMEOUT_SECONDS}s: {last_error}"
+                    )
+                time.sleep(0.1)
+
     def stop(self) -> None:
+        # In reverse start order, each gone before the next is signalled: an apiserver whose etcd
+        # went first waits out its shutdown (15 s) instead of exiting in about one.
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

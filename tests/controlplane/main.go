@@ -1,6 +1,7 @@
 // Command controlplane is one binary for the Kubernetes control plane used by
 // oncall-operator's tests. It dispatches on the name it is started as, so the
-// build makes symlinks etcd, kube-apiserver and kubectl that all point here.
+// build makes symlinks etcd, kube-apiserver, kube-controller-manager and
+// kubectl that all point here.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanagerapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
 func main() {
@@ -29,6 +31,10 @@ func main() {
 		cmd := apiserverapp.NewAPIServerCommand()
 		cmd.SetArgs(args[1:])
 		os.Exit(cli.Run(cmd))
+	case "kube-controller-manager":
+		cmd := controllermanagerapp.NewControllerManagerCommand()
+		cmd.SetArgs(args[1:])
+		os.Exit(cli.Run(cmd))
 	case "kubectl":
 		cmd := kubectlcmd.NewDefaultKubectlCommand()
 		cmd.SetArgs(args[1:])
@@ -37,7 +43,7 @@ func main() {
 			cmdutil.CheckErr(err)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "controlplane: unknown command %q (want etcd, kube-apiserver or kubectl)\n", name)
+		fmt.Fprintf(os.Stderr, "controlplane: unknown command %q (want etcd, kube-apiserver, kube-controller-manager or kubectl)\n", name)
 		os.Exit(2)
 	}
 }

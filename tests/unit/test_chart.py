@@ -23,22 +23,9 @@ SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
 Manifest = dict[str, Any]
 
 
-def _find_helm() -> Path | None:
-    explicit = os.environ.get("ONCALL_CONTROLPLANE_BIN")
-    if explicit:
-        candidate = Path(explicit) / "helm"
-        return candidate if candidate.exists() else None
-    cache_dir = Path(os.environ.get("ONCALL_CACHE", Path.home() / ".cache" / "oncall-operator"))
-    found = [path for path in cache_dir.glob("controlplane-*/bin/helm") if os.access(path, os.X_OK)]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
-
-
 @pytest.fixture(scope="module")
-def helm() -> Path:
-    path = _find_helm()
-    if path is None:
-        pytest.skip("no helm: run `make controlplane` or set ONCALL_CONTROLPLANE_BIN to its bin directory")
-    return path
+def helm(controlplane_bin: Path) -> Path:
+    return controlplane_bin / "helm"
 
 
 def _run(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -129,6 +116,32 @@ def test_chart_metadata() -> None:
 def test_lint_strict(helm: Path, values: Path) -> None:
     result = _run(helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "-f", str(values))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- helm's own default Kubernetes version (build.sh stamps it) ---
+
+
+def test_template_without_kube_version_renders(helm: Path) -> None:
+    """`helm template` as users type it: the chart's kubeVersion (>=1.29) holds for helm's default."""
+    result = _run(helm, "template", "rel", str(CHART), "--namespace", "ops")
+    assert result.returncode == 0, result.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
+    assert "Deployment" in kinds
+
+
+def test_helm_default_kube_version_is_the_tested_minor(helm: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.0.1\n")
+    (chart / "templates" / "version.yaml").write_text(
+        "kind: ConfigMap\napiVersion: v1\nmetadata: {name: probe}\n"
+        "data: {kube: {{ .Capabilities.KubeVersion.Version | quote }}}\n"
+    )
+    result = _run(helm, "template", "probe", str(chart))
+    assert result.returncode == 0, result.stderr
+    (rendered,) = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    major_minor = ".".join(KUBE_VERSION.split(".")[:2])
+    assert rendered["data"]["kube"] == f"v{major_minor}.0"
 
 
 # --- facts every scenario must hold ---
