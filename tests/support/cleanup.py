@@ -36,7 +36,15 @@ SLACK_ADMIN_TOKEN = "xoxp-test-admin"  # a person's token: team.accessLogs serve
 WRITE_METHODS = {"usergroups.users.update", "usergroups.disable", "usergroups.enable", "chat.postMessage"}
 
 
-def cleanup_seed(*, plan: str = "pro", access_logs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def cleanup_seed(
+    *,
+    plan: str = "pro",
+    access_logs: list[dict[str, Any]] | None = None,
+    access_logs_plans: list[str] | None = None,
+    extra_pagerduty_users: list[dict[str, Any]] | None = None,
+    team_members: list[str] | None = None,
+    generated_slack_users: int = 0,
+) -> dict[str, Any]:
     """Stale people: PGONE01/PGONE02 deactivated in Slack (PGONE02 has an open incident), PNOSLK1 has no
     Slack account and is the only user of a layer, PONCALL is deactivated but a direct escalation
     target (always on call), PCONTR1 is a contractor outside example.test in two user groups."""
@@ -92,6 +100,12 @@ def cleanup_seed(*, plan: str = "pro", access_logs: list[dict[str, Any]] | None 
                 {"id": "S0VENDOR1", "handle": "vendors", "name": "Vendors", "users": ["UCONTR1", "ULEAD"]},
             ],
             "access_logs": access_logs or [],
+            **({"access_logs_plans": access_logs_plans} if access_logs_plans is not None else {}),
+            **(
+                {"generated_users": {"count": generated_slack_users, "email_domain": "bulk.test"}}
+                if generated_slack_users
+                else {}
+            ),
         },
         "pagerduty": {
             "tokens": [scenario.PD_TOKEN],
@@ -104,12 +118,17 @@ def cleanup_seed(*, plan: str = "pro", access_logs: list[dict[str, Any]] | None 
                 pd_user("PONCALL", "oncall@example.test"),
                 pd_user("PNOSLK1", "noslack@example.test", role="limited_user"),
                 pd_user("PCONTR1", "contractor@vendor.test"),
+                *(extra_pagerduty_users or []),
             ],
             "incidents": [
                 {"id": "PINC001", "title": "disk full", "status": "triggered", "assigned_to": ["PGONE02"]}
             ],
             "teams": [
-                {"id": "PTEAM01", "name": "Team", "members": ["PAAA", "PGONE01", "PGONE02", "PCONTR1"]}
+                {
+                    "id": "PTEAM01",
+                    "name": "Team",
+                    "members": ["PAAA", "PGONE01", "PGONE02", "PCONTR1", *(team_members or [])],
+                }
             ],
             "schedules": [
                 {"id": "PSCHEDA", "name": "primary", "layers": [layer("PLAYERA", ["PAAA", "PBBB", "PCCC"])]},

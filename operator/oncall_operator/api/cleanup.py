@@ -365,7 +365,10 @@ class RuleTotals(CamelModel):
 
 
 class CleanupRuleStatus(CamelModel):
-    last_schedule_time: str | None = Field(default=None, description="The last cron slot handled (RFC 3339).")
+    last_schedule_time: str | None = Field(
+        default=None,
+        description="The last cron slot handled, or when scheduling began for a new rule (RFC 3339).",
+    )
     next_run_time: str | None = Field(default=None, description="The next cron slot (RFC 3339).")
     last_run_now: str | None = Field(
         default=None, description=f"The last {RUN_NOW_ANNOTATION} value a run was started for."

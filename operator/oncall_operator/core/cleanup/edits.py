@@ -36,62 +36,56 @@ def _user_id(entry: Any) -> str | None:
 
 
 def remove_from_layers(layers: Sequence[dict[str, Any]], leaving: Iterable[str]) -> Removal:
-    """The schedule's layers without the people leaving; a layer they would empty keeps them."""
+    """The schedule's layers without the people leaving. Someone who is the only user left of a layer
+    stays in the whole schedule (no half-done removal): a person must name a replacement first."""
     leaving = frozenset(leaving)
-    edited: list[dict[str, Any]] = []
-    present: set[str] = set()
-    blocked: dict[str, str] = {}
-    for layer in layers:
-        ids = [_user_id(entry) for entry in layer.get("users") or []]
-        known = [i for i in ids if i is not None]
-        present.update(i for i in known if i in leaving)
-        kept = [i for i in known if i not in leaving]
+    members = [
+        [i for i in (_user_id(entry) for entry in layer.get("users") or []) if i is not None]
+        for layer in layers
+    ]
+    blocked: dict[str, str] = {
+        i: CleanupReason.LAST_LAYER_MEMBER for ids in members if ids and set(ids) <= leaving for i in ids
+    }
+    present = {i for ids in members for i in ids if i in leaving}
+    going = present - set(blocked)
+    edited = []
+    for layer, ids in zip(layers, members, strict=True):
         new = {k: v for k, v in copy.deepcopy(layer).items() if k not in _LAYER_READ_ONLY}
-        if known and not kept:
-            blocked.update((i, CleanupReason.LAST_LAYER_MEMBER) for i in known)
-        else:
-            new["users"] = [{"user": {"id": i, "type": "user_reference"}} for i in kept]
+        new["users"] = [{"user": {"id": i, "type": "user_reference"}} for i in ids if i not in going]
         edited.append(new)
-    removed = frozenset(present - set(blocked))
-    return Removal(
-        body=edited if removed else None,
-        removed=removed,
-        absent=leaving - present,
-        blocked=blocked,
-    )
+    return Removal(edited if going else None, frozenset(going), leaving - present, blocked)
 
 
 def remove_from_rules(rules: Sequence[dict[str, Any]], leaving: Iterable[str]) -> Removal:
-    """The policy's rules without the people leaving as direct targets; a rule they would empty keeps them."""
+    """The policy's rules without the people leaving as direct targets (schedule targets stay). Someone
+    who is a rule's only target stays in the whole policy until a person names another."""
     leaving = frozenset(leaving)
-    edited: list[dict[str, Any]] = []
-    present: set[str] = set()
+
+    def is_user(target: dict[str, Any]) -> bool:
+        return str(target.get("type", "")).startswith("user")
+
+    targets = [[t for t in rule.get("targets") or [] if isinstance(t, dict)] for rule in rules]
     blocked: dict[str, str] = {}
-    for rule in rules:
-        targets = [t for t in rule.get("targets") or [] if isinstance(t, dict)]
-        mine = [
-            t["id"] for t in targets if str(t.get("type", "")).startswith("user") and t.get("id") in leaving
-        ]
-        present.update(mine)
-        kept = [
-            {"id": t["id"], "type": str(t.get("type"))}
-            for t in targets
-            if not (str(t.get("type", "")).startswith("user") and t.get("id") in leaving)
-        ]
-        new = {
+    for rule_targets in targets:
+        if rule_targets and all(is_user(t) and t.get("id") in leaving for t in rule_targets):
+            blocked.update((t["id"], CleanupReason.LAST_ESCALATION_TARGET) for t in rule_targets)
+    present = {
+        t["id"] for rule_targets in targets for t in rule_targets if is_user(t) and t.get("id") in leaving
+    }
+    going = present - set(blocked)
+    edited = [
+        {
             "id": rule.get("id"),
             "escalation_delay_in_minutes": rule.get("escalation_delay_in_minutes"),
-            "targets": [{"id": t["id"], "type": str(t.get("type"))} for t in targets],
+            "targets": [
+                {"id": t["id"], "type": str(t.get("type"))}
+                for t in rule_targets
+                if not (is_user(t) and t.get("id") in going)
+            ],
         }
-        if mine and not kept:
-            blocked.update((i, CleanupReason.LAST_ESCALATION_TARGET) for i in mine)
-        else:
-            new["targets"] = kept
-        edited.append(new)
-    removed = frozenset(present - set(blocked))
-    return Removal(
-        body=edited if removed else None, removed=removed, absent=leaving - present, blocked=blocked
-    )
+        for rule, rule_targets in zip(rules, targets, strict=True)
+    ]
+    return Removal(edited if going else None, frozenset(going), leaving - present, blocked)
 
 
 def remove_from_members(members: Sequence[str], leaving: Iterable[str]) -> Removal:

@@ -120,9 +120,6 @@ async def _tick(
         state.written = rulestatus.invalid_rule_status(previous, problems, now, generation)
         await _write(services, namespace, name, state.written)
         return None
-    created_at = datetime.fromisoformat(
-        str(metadata.get("creationTimestamp", now.isoformat())).replace("Z", "+00:00")
-    )
 
     async def start_run(run_name: str, trigger: RunTrigger, slot: datetime | None) -> None:
         manifest = run_manifest(
@@ -136,8 +133,9 @@ async def _tick(
     if request and request != last_run_now and not spec.suspend:
         await start_run(on_demand_run_name(name, request), RunTrigger.ON_DEMAND, None)
         last_run_now = request
-    last_schedule = _time(previous.last_schedule_time)
-    handled = last_schedule or created_at  # a new rule runs from its creation on, never for older slots
+    # A new rule starts from now on the operator's clock (never for slots before it was seen).
+    last_schedule = _time(previous.last_schedule_time) or (now if spec.schedule else None)
+    handled = last_schedule or now
     next_run: datetime | None = None
     if spec.schedule:
         if not spec.suspend:
