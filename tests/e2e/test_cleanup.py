@@ -275,3 +275,79 @@ def test_what_admission_cannot_check_is_a_condition_naming_the_field(
     condition = wait_for(ready, what="InvalidSpec")
     assert "spec.schedule" in condition["message"] and "spec.timeZone" in condition["message"]
     assert runs(kube, namespace) == []
+
+
+@pytest.mark.contract
+def test_cleanup_traffic_matches_the_official_specs(
+    kube: Kube, namespace: str, seeded: Sandbox, operator: Path, specs_dir: Path
+) -> None:
+    """Listings, edits, deletions, access logs and summaries, against the vendors' specs."""
+    from oncall_sandbox.contract import validate_exchanges
+    from support.cleanup import SLACK_ADMIN_TOKEN
+
+    login = {
+        "user_id": "ULEAD",
+        "date_first": "2026-03-01T10:00:00+00:00",
+        "date_last": "2026-03-01T10:00:00+00:00",
+        "count": 1,
+    }
+    seeded.control("POST", "load", cleanup_seed(access_logs=[login]))
+    control = seeded.server.control
+    control.record_exchanges(True)
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "slack-admin",
+        "-n",
+        namespace,
+        f"--from-literal=token={SLACK_ADMIN_TOKEN}",
+    )
+    slack = {
+        "tokenSecretRef": {"name": "slack", "key": "bot-token"},
+        "accessLogsTokenSecretRef": {"name": "slack-admin", "key": "token"},
+    }
+    common = {
+        "annotations": run_now(),
+        "dryRun": False,
+        "approval": "automatic",
+        "notify": {"channel": "C0OPS0001"},
+    }
+    kube.apply(
+        cleanuprule(
+            "contractors",
+            namespace,
+            slack=slack,
+            match={"inactiveForDays": 30, "emailDomains": {"notIn": ["example.test"]}},
+            **common,
+        )
+    )
+    kube.apply(cleanuprule("offboarded", namespace, protection={"allowOnCall": True}, **common))
+    wait_for(
+        lambda: (
+            [(r.get("status") or {}).get("phase") for r in runs(kube, namespace)]
+            == ["Completed", "Completed"]
+        ),
+        timeout=120,
+        what="both runs completed",
+    )
+    exchanges = control.exchanges()
+    methods = {e["method"] for e in exchanges}
+    assert {
+        "users.list",
+        "usergroups.list",
+        "team.accessLogs",
+        "usergroups.users.list",
+        "usergroups.users.update",
+        "GET /users",
+        "GET /schedules",
+        "GET /escalation_policies",
+        "GET /schedules/{id}",
+        "PUT /schedules/{id}",
+        "GET /escalation_policies/{id}",
+        "PUT /escalation_policies/{id}",
+        "DELETE /teams/{id}/users/{user_id}",
+        "DELETE /users/{id}",
+    } <= methods, methods
+    violations = validate_exchanges(exchanges, specs_dir)
+    assert not violations, "\n".join(map(str, violations))

@@ -141,7 +141,13 @@ def cleanup_seed(
                     "name": "Policy",
                     "rules": [
                         {"id": "PRULE1", "targets": [{"type": "schedule_reference", "id": "PSCHEDA"}]},
-                        {"id": "PRULE2", "targets": [{"type": "user_reference", "id": "PONCALL"}]},
+                        {
+                            "id": "PRULE2",
+                            "targets": [
+                                {"type": "user_reference", "id": "PONCALL"},
+                                {"type": "user_reference", "id": "PBBB"},
+                            ],
+                        },
                     ],
                 }
             ],

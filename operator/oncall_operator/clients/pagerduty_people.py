@@ -150,7 +150,13 @@ class PagerDutyPeople:
             return dict.fromkeys(users, (ChangeState.ALREADY_DONE, None))
         removal = remove_from_rules(policy.get("escalation_rules") or [], users)
         if removal.body is not None:
-            body = {"escalation_policy": {"type": "escalation_policy", "escalation_rules": removal.body}}
+            body = {
+                "escalation_policy": {
+                    "type": "escalation_policy",
+                    "name": policy.get("name", policy_id),
+                    "escalation_rules": removal.body,
+                }
+            }
             await self._write(
                 token, "PUT", f"/escalation_policies/{policy_id}", "PUT /escalation_policies/{id}", body
             )

@@ -134,6 +134,10 @@ class SlackPeople:
             reason=R.LISTING_TOO_LARGE,
         )
 
+    async def probe_access_logs(self, token: str) -> None:
+        """One small request: raises Misconfigured/Unauthorized when the workspace cannot serve logs."""
+        await self.slack.call(token, "team.accessLogs", priority=BACKGROUND, limit=1)
+
     async def remove_members(self, token: str, group_id: str, users: Iterable[str]) -> dict[str, Outcome]:
         leaving = frozenset(users)
         try:

@@ -20,6 +20,12 @@ from oncall_operator.api.cleanup import CleanupReason
 _LAYER_READ_ONLY = ("rendered_schedule_entries", "rendered_coverage_percentage")
 
 
+def _layer_body(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer as a PUT takes it: read-only renderings dropped, and no `end: null` (an open layer has
+    no end; the spec types it as a string)."""
+    return {k: v for k, v in copy.deepcopy(layer).items() if k not in _LAYER_READ_ONLY and v is not None}
+
+
 @dataclass(frozen=True)
 class Removal:
     """What one write does for the people asked to leave a schedule, policy or group."""
@@ -50,7 +56,7 @@ def remove_from_layers(layers: Sequence[dict[str, Any]], leaving: Iterable[str])
     going = present - set(blocked)
     edited = []
     for layer, ids in zip(layers, members, strict=True):
-        new = {k: v for k, v in copy.deepcopy(layer).items() if k not in _LAYER_READ_ONLY}
+        new = _layer_body(layer)
         new["users"] = [{"user": {"id": i, "type": "user_reference"}} for i in ids if i not in going]
         edited.append(new)
     return Removal(edited if going else None, frozenset(going), leaving - present, blocked)
@@ -73,9 +79,9 @@ def remove_from_rules(rules: Sequence[dict[str, Any]], leaving: Iterable[str]) -
         t["id"] for rule_targets in targets for t in rule_targets if is_user(t) and t.get("id") in leaving
     }
     going = present - set(blocked)
+    # Rule ids are read-only in the spec: PagerDuty keeps the rules' order and numbers them itself.
     edited = [
         {
-            "id": rule.get("id"),
             "escalation_delay_in_minutes": rule.get("escalation_delay_in_minutes"),
             "targets": [
                 {"id": t["id"], "type": str(t.get("type"))}

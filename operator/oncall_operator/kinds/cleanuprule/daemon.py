@@ -187,7 +187,7 @@ async def _probe_access_logs(
     ref = spec.slack.access_logs_token_secret_ref or spec.slack.token_secret_ref
     try:
         token = await services.kube.read_secret_key(namespace, ref.name, ref.key)
-        await people.slack.last_logins(token, await services.clock.now())
+        await people.slack.probe_access_logs(token)
         message = None
     except (Misconfigured, Unauthorized) as error:
         message = (
