@@ -26,6 +26,7 @@ from oncall_devkit.demo_cleanup import run_cleanup_demo
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
+from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_sandbox.seed import load_seed
 from oncall_sandbox.server import SandboxServer
 
@@ -134,7 +135,9 @@ def main() -> int:
                     "-o",
                     "yaml",
                 )
-                kubectl("apply", "-f", "-", input=secret)
+                labelled = yaml.safe_load(secret)
+                labelled["metadata"]["labels"] = {CREDENTIALS_LABEL: "true"}  # opts in to being used
+                kubectl("apply", "-f", "-", input=yaml.safe_dump(labelled))
         say("• Slack user groups before:")
         show_groups(sandbox, handles, names)
         log_path = Path(tempfile.mkdtemp(prefix="oncall-demo-log-")) / "operator.log"

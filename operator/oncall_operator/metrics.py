@@ -77,6 +77,14 @@ UNMAPPED_USERS = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+LOOKAHEAD_ROUNDS = Counter(
+    PREFIX + "lookahead_rounds", "Rounds of on-call re-reads between handoffs.", registry=REGISTRY
+)
+LOOKAHEAD_WAKES = Counter(
+    PREFIX + "lookahead_wakes",
+    "OnCallSyncs woken because PagerDuty changed between handoffs (an override, a schedule edit).",
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(PREFIX + "queue_depth", "Syncs due and waiting for a worker.", registry=REGISTRY)
 
 # External APIs

@@ -54,13 +54,14 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
     settings = services.settings
     registry = kopf.OperatorRegistry()
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(services.kube.configuration)
 
-    @kopf.on.startup(registry=registry)
-    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    @kopf.on.startup(id="configure", registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:  # async: it starts tasks
         configure_kopf(settings, services.settings.workers)
+        services.secrets.start()
 
     for kind in KINDS + (TEST_KINDS if settings.with_test_kinds else ()):
         kind.register(registry, services)

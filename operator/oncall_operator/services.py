@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oncall_operator.api.common import SecretKeyRef
 from oncall_operator.clients.clock import Clock, clock_from_url
 from oncall_operator.clients.kube import Kube, load_configuration
 from oncall_operator.clients.pagerduty import PagerDuty
+from oncall_operator.clients.secret_watch import SecretWatch
 from oncall_operator.clients.slack import Slack
 from oncall_operator.clients.subject_keys import SubjectKeys, operator_namespace
 from oncall_operator.settings import Settings
@@ -26,6 +28,7 @@ class Services:
     clock: Clock
     subjects: SubjectKeys
     operator_namespace: str
+    secrets: SecretWatch
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -44,9 +47,17 @@ class Services:
             clock=clock_from_url(settings.clock_url),
             subjects=SubjectKeys(kube, namespace, settings.subject_key_secret),
             operator_namespace=namespace,
+            secrets=SecretWatch(kube),
+        )
+
+    async def read_credential(self, namespace: str, ref: SecretKeyRef) -> str:
+        """A token from a Secret a resource names, under the operator's Secret policy."""
+        return await self.kube.read_secret_key(
+            namespace, ref.name, ref.key, require_label=self.settings.secrets_require_label
         )
 
     async def close(self) -> None:
+        await self.secrets.stop()
         await self.slack.close()
         self.pagerduty.close()
         self.kube.close()

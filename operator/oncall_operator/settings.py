@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from oncall_operator.api.durations import bounded_duration
 
 
 class SettingsError(ValueError):
@@ -56,6 +59,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    return bounded_duration(text, timedelta(seconds=1), timedelta(hours=1), days=False).total_seconds()
+
+
 def _scale(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1000:
@@ -84,6 +91,9 @@ class Settings:
     slack_url: str | None = None
     pagerduty_url: str | None = None
     pagerduty_ca_file: str | None = None
+    lookahead_interval: float = 60.0
+    secrets_require_label: bool = True
+    require_group_allowlist: bool = False
     operator_namespace: str | None = None
     subject_key_secret: str = "oncall-operator-subject-key"
     clock_url: str | None = None
@@ -143,6 +153,26 @@ OPTIONS: tuple[Option, ...] = (
         "pagerduty_ca_file",
         ("--pagerduty-ca-file",),
         "a PEM CA bundle to trust for PagerDuty besides the system's (e.g. a TLS-inspecting proxy)",
+    ),
+    Option(
+        "lookahead_interval",
+        ("--lookahead-interval",),
+        "how often on-call is re-read between handoffs, so overrides and schedule edits are heard "
+        "(a duration; slower when it would take over a tenth of PagerDuty's budget)",
+        _seconds,
+    ),
+    Option(
+        "secrets_require_label",
+        ("--secrets-require-label",),
+        "resources may use only Secrets labelled oncall-operator.dev/credentials=true (turn off: false)",
+        _boolean,
+    ),
+    Option(
+        "require_group_allowlist",
+        ("--require-group-allowlist",),
+        "an OnCallSync may manage only the user groups its namespace's annotation "
+        "oncall-operator.dev/user-groups allows (without it, any group not owned elsewhere)",
+        _boolean,
     ),
     Option(
         "operator_namespace",

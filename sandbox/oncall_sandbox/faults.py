@@ -68,7 +68,7 @@ class Fault(BaseModel):
     # drip_feed: seconds between body bytes.
     interval_seconds: float = Field(default=1.0, ge=0.0)
     # huge_body: bytes streamed (never held in memory).
-    size_bytes: int = Field(default=200 * 1024 * 1024, ge=16)
+    size_bytes: int = Field(default=200 * 1024 * 1024, ge=64)
     # paging_loop (PagerDuty classic pagination): "empty_more" answers empty pages with more=true
     # forever; "same_page" answers the first page again for every offset, with more=true.
     mode: Literal["empty_more", "same_page"] = "empty_more"
@@ -88,6 +88,11 @@ class Fault(BaseModel):
                 not (i == "" or i.isdigit()) for _, i in map(_split, self.field.split(".")) if i is not None
             ):
                 raise ValueError("list selectors in `field` are [] or [N]")
+        if isinstance(self.retry_after, str) and self.retry_after.startswith("http-date+"):
+            try:
+                float(self.retry_after.removeprefix("http-date+"))
+            except ValueError:
+                raise ValueError("retry_after http-date+N needs a number of seconds") from None
         if self.kind == "paging_loop" and self.api != "pagerduty":
             raise ValueError("paging_loop is for PagerDuty's classic pagination")
         return self

@@ -108,15 +108,18 @@ class SlackState:
 
     def __post_init__(self) -> None:
         if not self.emails:
-            self.emails = {u.email.lower(): u.id for u in self.users.values() if u.email}
+            # The first account with an address wins, as a linear search would find it.
+            for user in self.users.values():
+                if user.email:
+                    self.emails.setdefault(user.email.lower(), user.id)
 
     def user_by_email(self, email: str) -> SlackUser | None:
         user_id = self.emails.get(email.strip().lower())
         return self.users.get(user_id) if user_id else None
 
     def set_email(self, user: SlackUser, email: str | None) -> None:
-        if user.email:
-            self.emails.pop(user.email.lower(), None)
+        if user.email and self.emails.get(user.email.lower()) == user.id:
+            del self.emails[user.email.lower()]
         user.email = email
         if email:
             self.emails[email.lower()] = user.id

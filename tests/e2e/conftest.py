@@ -25,7 +25,8 @@ def operator(kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path) -> It
     """The operator as users run it, watching the test's namespace, talking to the sandbox."""
     create_token_secrets(kube, namespace)
     log = tmp_path / "operator.log"
-    env = sandbox.server.operator_env()
+    # A short look-ahead, so changes made between handoffs are heard within the tests' deadlines.
+    env = {**sandbox.server.operator_env(), "ONCALL_LOOKAHEAD_INTERVAL": "2s"}
     with operator_process(kube, "-n", namespace, env=env, log_path=log) as process:
         yield log
         assert process.poll() is None, f"the operator died: {log.read_text()[-3000:]}"

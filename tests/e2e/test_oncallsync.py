@@ -119,8 +119,7 @@ def test_pagerduty_override_takes_effect_at_its_start(
             ]
         },
     )
-    # The override was created after the last sync; the spec bump stands in for the resync.
-    kube.apply(oncallsync("override", namespace, safety={"maxRemovalsPerSync": 3}))
+    # Created after the last sync and an hour before the resync: the look-ahead hears it.
     wait_for(
         lambda: (
             kube.get("oncallsync", "override", namespace)["status"].get("nextHandoffTime")
@@ -237,7 +236,11 @@ def test_rotated_secret_is_used_without_restart(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "slack", "namespace": namespace},
+            "metadata": {
+                "name": "slack",
+                "namespace": namespace,
+                "labels": {"oncall-operator.dev/credentials": "true"},
+            },
             "stringData": {"bot-token": scenario.SLACK_TOKEN_ROTATED},
         }
     )
@@ -318,6 +321,7 @@ def test_bad_tokens_scopes_and_plans(kube: Kube, namespace: str, sandbox: Sandbo
         "--from-literal=token=pd-wrong",
         f"--from-literal=readonly={scenario.SLACK_TOKEN_NO_WRITE}",
     )
+    kube.kubectl("label", "secret", "bad", "-n", namespace, "oncall-operator.dev/credentials=true")
     kube.apply(
         oncallsync("authfail", namespace, pagerDuty={"tokenSecretRef": {"name": "bad", "key": "token"}})
     )
@@ -466,3 +470,86 @@ def test_metrics_are_served_without_personal_data(
         assert f"oncall_operator_{name}" in text
     assert 'api="slack",method="usergroups.create"' in text
     assert "example.test" not in text and "xoxb" not in text
+
+
+def test_one_group_one_owner_across_namespaces(kube: Kube, sandbox: Sandbox, tmp_path: Path) -> None:
+    from support.kube import operator_process
+    from support.oncall import create_token_secrets
+
+    first, second = kube.create_namespace(), kube.create_namespace()
+    for ns in (first, second):
+        create_token_secrets(kube, ns)
+    env = sandbox.server.operator_env()
+    with operator_process(kube, "-n", first, "-n", second, env=env, log_path=tmp_path / "op.log"):
+        kube.apply(oncallsync("owner", first, slack={"userGroup": {"handle": "shared"}}))
+        wait_condition(kube, "owner", first, "Ready", "True")
+        kube.apply(
+            oncallsync("rival", second, slack={"userGroup": {"handle": "shared"}, "alwaysInclude": ["ULEAD"]})
+        )
+        rival = wait_condition(kube, "rival", second, "Ready", "False", "GroupOwnedElsewhere")
+        assert f"{first}/owner" in rival["message"]
+        # Only the owner's one membership write; the rival (which wants ULEAD too) wrote nothing.
+        assert sandbox.members("shared") == [PRIMARY_NOW]
+        assert sandbox.group("shared")["updates"] == 1  # type: ignore[index]
+        # The owner goes; the next oldest takes over.
+        kube.kubectl("delete", "oncallsync", "owner", "-n", first, "--timeout=60s")
+        wait_condition(kube, "rival", second, "Ready", "True", timeout=60)
+        wait_for(lambda: sandbox.members("shared") == [PRIMARY_NOW, "ULEAD"], what="the new owner's members")
+
+
+def test_a_namespace_may_be_limited_to_handle_patterns(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.kubectl("annotate", "namespace", namespace, "oncall-operator.dev/user-groups=payments-*")
+    kube.apply(oncallsync("sre", namespace, slack={"userGroup": {"handle": "sre-oncall"}}))
+    kube.apply(oncallsync("payments", namespace, slack={"userGroup": {"handle": "payments-oncall"}}))
+    refused = wait_condition(kube, "sre", namespace, "Ready", "False", "UserGroupNotAllowed")
+    assert "oncall-operator.dev/user-groups" in refused["message"]
+    wait_condition(kube, "payments", namespace, "Ready", "True")
+    assert sandbox.group("sre-oncall") is None
+
+
+def test_a_schedule_no_policy_uses_still_has_its_people(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("solo", namespace, pagerDuty={"schedules": ["PSCHEDSOLO"]}))
+    # 09:xx -> index (24 + 9) % 2 = 1 -> PDDD, read from the schedule's rendered final layer.
+    wait_for(lambda: sandbox.members("solo") == ["UDDD"], what="the solo schedule's on-call")
+    status = kube.get("oncallsync", "solo", namespace)["status"]
+    assert (
+        status["onCall"][0]["source"]["id"] == "PSCHEDSOLO"
+        and status["nextHandoffTime"] == "2026-03-02T10:00:00Z"
+    )
+
+
+def test_only_secrets_that_opt_in_are_used(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "unlabelled",
+        "-n",
+        namespace,
+        f"--from-literal=token={scenario.PD_TOKEN}",
+    )
+    kube.apply(
+        oncallsync("optin", namespace, pagerDuty={"tokenSecretRef": {"name": "unlabelled", "key": "token"}})
+    )
+    refused = wait_condition(kube, "optin", namespace, "Ready", "False", "SecretNotFound")
+    # An unlabelled Secret reads exactly like a missing one: the operator tells nothing about it.
+    assert "not labelled oncall-operator.dev/credentials=true" in refused["message"]
+    assert "has no key" not in refused["message"]
+    # Labelling it is noticed within seconds (the Secret is polled), not at the next retry.
+    kube.kubectl("label", "secret", "unlabelled", "-n", namespace, "oncall-operator.dev/credentials=true")
+    wait_condition(kube, "optin", namespace, "Ready", "True", timeout=30)
+
+
+def test_a_deleted_secret_is_noticed_within_seconds(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("secretgone", namespace))
+    wait_condition(kube, "secretgone", namespace, "Ready", "True")
+    kube.kubectl("delete", "secret", "slack", "-n", namespace)
+    wait_condition(kube, "secretgone", namespace, "Ready", "False", "SecretNotFound", timeout=30)

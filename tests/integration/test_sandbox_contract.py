@@ -215,6 +215,8 @@ def test_pagerduty_cleanup_traffic_matches_spec(recorded: SandboxServer) -> None
     }
     assert pd.put("/escalation_policies/PEPAY01", json=unknown).status_code == 400
     list(pd.iter_all("teams/PTSRE02/members"))
+    list(pd.iter_all("users", params={"team_ids[]": ["PTSRE02"], "query": "a"}))
+    pd.list_all("incidents", params={"service_ids[]": ["PSBXSVC"], "date_range": "all"})
     assert pd.delete("/users/PMORG12").status_code == 400  # open incident (and last member of a layer)
     assert pd.delete("/users/PIVAN09").status_code == 204
     assert pd.delete("/users/PIVAN09").status_code == 404

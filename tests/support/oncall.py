@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_sandbox.server import SandboxServer
 from support import scenario
 from support.kube import Kube, wait_for
@@ -96,3 +97,4 @@ def create_token_secrets(kube: Kube, namespace: str) -> None:
         ("slack", "bot-token", scenario.SLACK_TOKEN),
     ):
         kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={token}")
+        kube.kubectl("label", "secret", name, "-n", namespace, f"{CREDENTIALS_LABEL}=true")

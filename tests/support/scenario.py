@@ -84,6 +84,8 @@ def seed(
                 _hourly("PSCHEDA", list(rotation)),
                 _hourly("PSCHEDB", ["PDDD", "PEEE"]),
                 _hourly("PSCHEDFAR", ["PFFF"], start="2030-01-01T00:00:00+00:00"),
+                # No escalation policy uses it, so /oncalls leaves it out (as the real API does).
+                _hourly("PSCHEDSOLO", ["PEEE", "PDDD"]),
             ],
             "escalation_policies": [
                 {

@@ -132,3 +132,35 @@ def test_every_reason_an_adapter_raises_is_a_declared_reason() -> None:
                 and isinstance(node.value, ast.Constant)
             ):
                 assert node.value.value in set(ExternalReason), f"{path.name}: reason {node.value.value!r}"
+
+
+def test_a_view_changes_only_with_who_is_on_call_or_an_earlier_boundary() -> None:
+    from oncall_operator.core.membership import SourceSelection
+
+    selection = SourceSelection(frozenset({"PSCHED1"}), {})
+    wake = NOW + HOUR
+    before = [Shift("PAAA", None, None, "PSCHED1", NOW - HOUR, NOW + HOUR)]
+    applied = decide.view_of(before, selection, NOW, wake)
+    assert applied.users == {"PAAA"} and applied.boundary == NOW + HOUR
+    # A later read, nothing changed: no wake-up.
+    assert not decide.view_changed(
+        applied, decide.view_of(before, selection, NOW + timedelta(minutes=10), wake)
+    )
+    # An override in 20 minutes: an earlier boundary.
+    override = [
+        *before,
+        Shift("PBBB", None, None, "PSCHED1", NOW + timedelta(minutes=20), NOW + timedelta(minutes=30)),
+    ]
+    assert decide.view_changed(applied, decide.view_of(override, selection, NOW, wake))
+    # A boundary after the planned wake-up changes nothing yet.
+    later = [*before, Shift("PBBB", None, None, "PSCHED1", NOW + 2 * HOUR, NOW + 3 * HOUR)]
+    assert not decide.view_changed(applied, decide.view_of(later, selection, NOW, wake))
+    # Someone else on call now (a schedule edit): a change.
+    edited = [Shift("PCCC", None, None, "PSCHED1", NOW - HOUR, NOW + HOUR)]
+    assert decide.view_changed(applied, decide.view_of(edited, selection, NOW, wake))
+
+
+def test_the_lookahead_slows_down_to_stay_within_a_tenth_of_the_budget() -> None:
+    assert decide.lookahead_interval(60.0, [1, 3], 900) == 60.0
+    assert decide.lookahead_interval(60.0, [150], 900) == 100.0  # 150 reads = 1/6 of a minute's budget
+    assert decide.lookahead_interval(60.0, [], 900) == 60.0

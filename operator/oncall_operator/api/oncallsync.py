@@ -100,6 +100,10 @@ class OnCallSyncReason(StrEnum):
     DRY_RUN = "DryRun"
     SAFETY_LIMIT = "SafetyLimit"
     UNMAPPED_USERS = "UnmappedUsers"
+    NOBODY_ON_CALL = "NobodyOnCall"
+    GROUP_OWNED_ELSEWHERE = "GroupOwnedElsewhere"  # an older OnCallSync manages this handle
+    USER_GROUP_NOT_ALLOWED = "UserGroupNotAllowed"  # the namespace's annotation does not allow it
+    MEMBERS_CHANGED = "MembersChanged"  # an Event at a handoff: ids added and removed
 
 
 class EscalationPolicyRef(CamelModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -87,12 +88,37 @@ def classify(error: BaseException, doing: str) -> Exception:
     return InternalError.wrap(error, doing)
 
 
+NAMESPACE_CACHE_SECONDS = 30.0
+SecretRef = tuple[str, str]  # namespace, name
+UNSEEN = object()  # a Secret this process has not read yet
+# The label by which a Secret opts in to being used as credentials by the operator's resources.
+CREDENTIALS_LABEL = "oncall-operator.dev/credentials"
+
+
 class Kube:
     """The operator's own Kubernetes calls."""
 
     def __init__(self, configuration: kubernetes.client.Configuration) -> None:
         self.configuration = configuration
         self._client = kubernetes.client.ApiClient(configuration)
+        self._namespaces: dict[str, tuple[float, dict[str, str]]] = {}
+        self._secret_versions: dict[SecretRef, str | None] = {}  # as last read: None = did not exist
+
+    def seen_version(self, ref: SecretRef) -> str | object | None:
+        return self._secret_versions.get(ref, UNSEEN)
+
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        """A namespace's annotations, cached briefly (an admin's edit applies within 30 s)."""
+        cached = self._namespaces.get(name)
+        if cached and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+            return cached[1]
+        core = kubernetes.client.CoreV1Api(self._client)
+        namespace = await self._run(
+            f"reading namespace {name}", lambda: core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        )
+        annotations = dict((namespace.metadata and namespace.metadata.annotations) or {})
+        self._namespaces[name] = (time.monotonic(), annotations)
+        return annotations
 
     async def _run(self, doing: str, call: Callable[[], T]) -> T:
         try:
@@ -100,20 +126,34 @@ class Kube:
         except Exception as error:
             raise classify(error, doing) from error
 
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
-        """Read at every use, so a rotated token is used without a restart."""
+    async def read_secret_key(
+        self, namespace: str, name: str, key: str, *, require_label: bool = False
+    ) -> str:
+        """Read at every use, so a rotated token is used without a restart. With `require_label`,
+        only a Secret labelled CREDENTIALS_LABEL=true may be used, and an unlabelled one is reported
+        exactly like a missing one (the operator is no oracle for what a namespace holds)."""
         core = kubernetes.client.CoreV1Api(self._client)
+        missing = f"Secret {name} not found"
+        if require_label:
+            missing += f" (or not labelled {CREDENTIALS_LABEL}=true)"
         try:
             secret = await self._run(
                 f"reading Secret {name}",
                 lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
             )
         except NotFound as error:
-            raise Misconfigured(f"Secret {name} not found", reason=R.SECRET_NOT_FOUND) from error
+            self._secret_versions[(namespace, name)] = None
+            raise Misconfigured(missing, reason=R.SECRET_NOT_FOUND) from error
         except Unauthorized as error:
             raise Unauthorized(
                 f"the operator may not read Secret {name}", reason=R.SECRET_FORBIDDEN
             ) from error
+        self._secret_versions[(namespace, name)] = (
+            secret.metadata.resource_version if secret.metadata else None
+        )
+        labels = (secret.metadata.labels if secret.metadata else None) or {}
+        if require_label and labels.get(CREDENTIALS_LABEL) != "true":
+            raise Misconfigured(missing, reason=R.SECRET_NOT_FOUND)
         data = secret.data or {}
         if key not in data:
             raise Misconfigured(f"Secret {name} has no key {key}", reason=R.SECRET_NOT_FOUND)
@@ -121,6 +161,18 @@ class Kube:
             return base64.b64decode(data[key]).decode().strip()
         except (binascii.Error, UnicodeDecodeError) as error:
             raise Misconfigured(f"Secret {name} key {key} is not text", reason=R.SECRET_NOT_FOUND) from error
+
+    async def secret_version(self, namespace: str, name: str) -> str | None:
+        """The Secret's resourceVersion, or None when it does not exist."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        try:
+            secret = await self._run(
+                f"reading Secret {name}",
+                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except NotFound:
+            return None
+        return str(secret.metadata.resource_version) if secret.metadata else None
 
     async def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """All keys of a Secret, decoded; None when it does not exist."""

@@ -6,6 +6,7 @@ The kind's reconcile gathers facts and acts; these functions turn facts into val
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,7 +24,16 @@ from oncall_operator.api.oncallsync import (
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core.conditions import condition, set_conditions
 from oncall_operator.core.errors import OperatorError
-from oncall_operator.core.membership import Plan, Resolution, TemplateContext, render_template
+from oncall_operator.core.membership import (
+    Plan,
+    Resolution,
+    Shift,
+    SourceSelection,
+    TemplateContext,
+    next_boundary,
+    render_template,
+    select_current,
+)
 
 
 @dataclass(frozen=True)
@@ -246,3 +256,35 @@ def problem_of(status: OnCallSyncStatus) -> tuple[str, str] | None:
     ):
         return degraded.reason, degraded.message
     return None
+
+
+@dataclass(frozen=True)
+class OnCallView:
+    """What a sync acted on: who was on call, and the next boundary before its planned wake-up.
+    A fresh read that gives another view means PagerDuty changed (an override, a schedule edit)."""
+
+    users: frozenset[str]
+    boundary: datetime | None
+    wake_at: datetime
+
+
+def view_of(
+    shifts: Sequence[Shift], selection: SourceSelection, now: datetime, wake_at: datetime
+) -> OnCallView:
+    users = frozenset(shift.pagerduty_user for shift, _ in select_current(shifts, selection, now))
+    boundary = next_boundary(shifts, selection, now)
+    return OnCallView(users, boundary if boundary is not None and boundary <= wake_at else None, wake_at)
+
+
+def view_changed(applied: OnCallView, fresh: OnCallView) -> bool:
+    """Only what changes the plan counts: who is on call, or a boundary before the planned wake-up."""
+    return applied.users != fresh.users or applied.boundary != fresh.boundary
+
+
+def lookahead_interval(
+    configured: float, reads_per_round: Sequence[int], budget_per_minute: float, share: float = 0.1
+) -> float:
+    """Seconds between look-ahead rounds: as configured, but slower when a round would take more than
+    `share` of any token's PagerDuty budget (each token has its own). Handoffs keep the rest."""
+    busiest = max(reads_per_round, default=0)
+    return max(configured, 60.0 * busiest / (share * budget_per_minute))

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from oncall_operator.api.oncallsync import OnCallSyncSpec, OnCallSyncStatus
+from oncall_operator.api.oncallsync import OnCallSyncReason, OnCallSyncSpec, OnCallSyncStatus
 from oncall_operator.api.reasons import ExternalReason
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.backoff import Backoff
@@ -26,21 +26,33 @@ from oncall_operator.core.errors import InternalError, OperatorError
 from oncall_operator.core.events import next_event
 from oncall_operator.core.status import parse_status
 from oncall_operator.kinds.events import post_event
-from oncall_operator.kinds.oncallsync.reconcile import ResourceRef, SyncResult, sync_once, write_status
+from oncall_operator.kinds.oncallsync.reconcile import (
+    ClaimsOf,
+    Contenders,
+    ResourceRef,
+    Subscription,
+    SyncResult,
+    sync_once,
+    write_status,
+)
 from oncall_operator.metrics import (
     GROUP_MEMBERS,
     HANDOFF_LAG,
+    LAST_SUCCESS,
     QUEUE_DEPTH,
+    RESOURCE_READY,
     RESOURCES,
     SYNC_DURATION,
     SYNCS,
     UNMAPPED_USERS,
+    forget_resource,
 )
 from oncall_operator.services import Services
 
 log = logging.getLogger(__name__)
 KIND = "OnCallSync"
 IDLE_SECONDS = 3600.0  # suspended or invalid: a spec change wakes the daemon anyway
+OWNERSHIP_RECHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -49,6 +61,8 @@ class Scheduler:
 
     workers: asyncio.Semaphore
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
+    teams: dict[str, str] = field(default_factory=dict)  # uid -> Slack workspace of its token
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # uid -> what the look-ahead checks
     queued: int = 0
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -75,6 +89,7 @@ async def keep_in_sync(
     name: str,
     uid: str,
     stopped: kopf.DaemonStopped,
+    claims: ClaimsOf,
 ) -> None:
     wake = scheduler.wakers.setdefault(uid, asyncio.Event())
     RESOURCES.labels(KIND).inc()
@@ -90,14 +105,26 @@ async def keep_in_sync(
             except ValidationError:
                 await _wait(services, wake, stopped, None, IDLE_SECONDS)  # the validate handler reports it
                 continue
+            # A rotated, deleted or newly labelled Secret wakes the resource within seconds.
+            refs = {
+                (namespace, spec.pager_duty.token_secret_ref.name),
+                (namespace, spec.slack.token_secret_ref.name),
+            }
             if spec.suspend:
                 state.written = decide.suspended_status(previous, generation, await services.clock.now())
                 await _guarded(write_status(services, ref, state.written))
                 await _wait(services, wake, stopped, None, IDLE_SECONDS)
                 continue
-            result, error = await _sync(services, scheduler, ref, spec, previous, state)
+            result, error = await _sync(
+                services, scheduler, ref, spec, previous, state, Contenders(claims, body, scheduler.teams)
+            )
+            services.secrets.watch(uid, refs, wake.set)  # as of what this sync read
             if result is not None:
                 await _after_success(services, body, ref, spec, result, state)
+                if result.subscription is None:
+                    scheduler.subscriptions.pop(uid, None)
+                else:
+                    scheduler.subscriptions[uid] = result.subscription
                 boundary = (
                     result.boundary if result.boundary and result.boundary <= result.next_wake else None
                 )
@@ -109,6 +136,13 @@ async def keep_in_sync(
                 await _wait(services, wake, stopped, None, delay)
     finally:
         scheduler.wakers.pop(uid, None)
+        scheduler.teams.pop(uid, None)
+        services.secrets.unwatch(uid)
+        scheduler.subscriptions.pop(uid, None)
+        forget_resource(KIND, namespace, name)
+        for outcome in ("success", "dry_run", "error"):
+            with contextlib.suppress(KeyError):
+                SYNCS.remove(namespace, name, outcome)
         for gauge in (GROUP_MEMBERS, UNMAPPED_USERS):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
@@ -122,6 +156,7 @@ async def _sync(
     spec: OnCallSyncSpec,
     previous: OnCallSyncStatus,
     state: DaemonState,
+    contenders: Contenders,
 ) -> tuple[SyncResult | None, OperatorError | None]:
     started = time.monotonic()
     scheduler.queued += 1
@@ -131,7 +166,9 @@ async def _sync(
             scheduler.queued -= 1
             QUEUE_DEPTH.set(scheduler.queued)
             priority = state.due.timestamp() if state.due else time.time()
-            result = await sync_once(services, ref, spec, previous, priority, handoff=state.due is not None)
+            result = await sync_once(
+                services, ref, spec, previous, priority, contenders, handoff=state.due is not None
+            )
             return result, None
     except OperatorError as error:
         return None, error
@@ -155,6 +192,8 @@ async def _after_success(
     SYNCS.labels(ref.namespace, ref.name, "dry_run" if spec.dry_run else "success").inc()
     GROUP_MEMBERS.labels(ref.namespace, ref.name).set(status.member_count or 0)
     UNMAPPED_USERS.labels(ref.namespace, ref.name).set(len(status.unmapped))
+    _set_ready(ref, status)
+    LAST_SUCCESS.labels(KIND, ref.namespace, ref.name).set(time.time())
     if state.due is not None and not spec.dry_run:
         HANDOFF_LAG.observe(max(0.0, ((await services.clock.now()) - state.due).total_seconds()))
     problem = decide.problem_of(status)
@@ -180,15 +219,25 @@ async def _after_failure(
     SYNCS.labels(ref.namespace, ref.name, "error").inc()
     state.written = decide.failed_status(previous, error, ref.generation, await services.clock.now())
     await _guarded(write_status(services, ref, state.written))
+    _set_ready(ref, state.written)
     event, state.last_problem = next_event(state.last_problem, error.reason, error.message)
     if event is not None:
         post_event(body, event)
         await _report_to_error_channel(services, spec, ref, error)
-    delay = scheduler.backoff.delay(state.failures, error)
+    # A group owned elsewhere is re-checked soon: when the owner goes, the next oldest takes over.
+    if error.reason == OnCallSyncReason.GROUP_OWNED_ELSEWHERE:
+        delay = OWNERSHIP_RECHECK_SECONDS
+    else:
+        delay = scheduler.backoff.delay(state.failures, error)
     log.warning(
         "OnCallSync %s/%s failed (%s); retrying in %.0fs", ref.namespace, ref.name, error.reason, delay
     )
     return delay
+
+
+def _set_ready(ref: ResourceRef, status: OnCallSyncStatus) -> None:
+    ready = next((c for c in status.conditions if c.type == "Ready"), None)
+    RESOURCE_READY.labels(KIND, ref.namespace, ref.name).set(1 if ready and ready.status == "True" else 0)
 
 
 async def _guarded(write: Any) -> None:
@@ -210,9 +259,7 @@ async def _report_to_error_channel(
     ):
         return
     try:
-        token = await services.kube.read_secret_key(
-            ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
-        )
+        token = await services.read_credential(ref.namespace, spec.slack.token_secret_ref)
         await services.slack.post(
             token,
             spec.slack.error_channel,
@@ -241,6 +288,19 @@ async def _wait(
         if remaining <= 0:
             return True
         step = min(remaining, services.clock.poll_seconds) if until is not None else remaining
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=step)
+        await _first_of(wake, stopped, step)
     return False
+
+
+async def _first_of(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Returns when woken, when Kopf stops the daemon (deletion, shutdown), or after `seconds`."""
+
+    async def until_stopped() -> None:
+        await stopped.wait(seconds)
+
+    waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(until_stopped())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -12,8 +12,11 @@ from oncall_operator import API_GROUP, API_VERSION
 from oncall_operator.api.oncallsync import ON_CALL_SYNC, OnCallSyncSpec, OnCallSyncStatus
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.errors import NotFound, OperatorError
+from oncall_operator.core.ownership import Claim
 from oncall_operator.core.status import parse_status, render_status
 from oncall_operator.kinds.oncallsync.daemon import Scheduler, keep_in_sync
+from oncall_operator.kinds.oncallsync.lookahead import Lookahead
+from oncall_operator.kinds.oncallsync.reconcile import claim_of
 from oncall_operator.services import Services
 
 RESOURCE = (API_GROUP, API_VERSION, ON_CALL_SYNC.plural)
@@ -25,10 +28,19 @@ def validation_problems(error: ValidationError) -> str:
 
 def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     scheduler = Scheduler(workers=asyncio.Semaphore(services.settings.workers))
+    lookahead = Lookahead(services, scheduler)
 
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    @kopf.on.startup(id="oncallsync_lookahead", registry=registry)
+    async def start_lookahead(**_: Any) -> None:  # async: Kopf runs sync handlers in threads
+        lookahead.start()
+
+    @kopf.on.cleanup(id="oncallsync_lookahead", registry=registry)
+    async def stop_lookahead(**_: Any) -> None:
+        await lookahead.stop()
+
+    @kopf.on.resume(*RESOURCE, id="validate", registry=registry)
+    @kopf.on.create(*RESOURCE, id="validate", registry=registry)
+    @kopf.on.update(*RESOURCE, field="spec", id="validate", registry=registry)
     async def validate_and_wake(
         reason: str,
         spec: kopf.Spec,
@@ -52,14 +64,34 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         if reason == "update":  # the daemon syncs on its own when it starts (create/resume)
             scheduler.wake(uid)
 
-    @kopf.daemon(*RESOURCE, cancellation_timeout=10.0, registry=registry)
+    @kopf.index(*RESOURCE, id="group_claims", registry=registry)
+    def group_claims(body: kopf.Body, **_: Any) -> dict[str, Claim] | None:
+        """Every OnCallSync by the handle it names: the claims ownership is decided among."""
+        return claim_of(body)
+
+    @kopf.daemon(*RESOURCE, id="sync", cancellation_timeout=10.0, registry=registry)
     async def sync(
-        body: kopf.Body, namespace: str | None, name: str, uid: str, stopped: kopf.DaemonStopped, **_: Any
+        body: kopf.Body,
+        namespace: str | None,
+        name: str,
+        uid: str,
+        stopped: kopf.DaemonStopped,
+        **kwargs: Any,
     ) -> None:
         assert namespace is not None  # OnCallSync is namespaced
-        await keep_in_sync(services, scheduler, body, namespace, name, uid, stopped)
+        claims: kopf.Index[str, Claim] = kwargs["group_claims"]  # Kopf passes indexes by their name
+        await keep_in_sync(
+            services,
+            scheduler,
+            body,
+            namespace,
+            name,
+            uid,
+            stopped,
+            lambda handle: list(claims.get(handle, [])),
+        )
 
-    @kopf.on.delete(*RESOURCE, retries=5, backoff=5, registry=registry)
+    @kopf.on.delete(*RESOURCE, id="release_group", retries=5, backoff=5, registry=registry)
     async def release_group(spec: kopf.Spec, namespace: str | None, status: kopf.Status, **_: Any) -> None:
         """onDelete: disableGroup disables the group; keep leaves it to its members."""
         group_id = status.get("slackUserGroupId")
@@ -68,9 +100,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         assert namespace is not None
         try:
             model = OnCallSyncSpec.model_validate(dict(spec))
-            token = await services.kube.read_secret_key(
-                namespace, model.slack.token_secret_ref.name, model.slack.token_secret_ref.key
-            )
+            token = await services.read_credential(namespace, model.slack.token_secret_ref)
             await services.slack.set_enabled(token, group_id, False, priority=0.0)
         except NotFound:
             return  # the group is gone already

@@ -8,13 +8,16 @@ message, never a second one - and the message last.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from oncall_operator.api.durations import parse_duration
 from oncall_operator.api.oncallsync import (
     ON_CALL_SYNC,
     HandoffMessageRecord,
+    OnCallSyncReason,
     OnCallSyncSpec,
     OnCallSyncStatus,
     Scope,
@@ -34,6 +37,7 @@ from oncall_operator.core.membership import (
     resolve_members,
     select_current,
 )
+from oncall_operator.core.ownership import ANNOTATION, Claim, handle_allowed, owner
 from oncall_operator.core.status import render_status
 from oncall_operator.services import Services
 
@@ -45,11 +49,48 @@ class ResourceRef:
     generation: int | None
 
 
+ClaimsOf = Callable[[str], list[Claim]]
+
+
+def claim_of(body: Mapping[str, Any]) -> dict[str, Claim] | None:
+    meta = body.get("metadata", {})
+    handle = ((body.get("spec") or {}).get("slack") or {}).get("userGroup", {}).get("handle")
+    if not isinstance(handle, str):
+        return None
+    claim = Claim(
+        str(meta.get("creationTimestamp", "")),
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        meta.get("uid", ""),
+    )
+    return {handle: claim}
+
+
+@dataclass(frozen=True)
+class Contenders:
+    """The other OnCallSyncs naming a handle (from the watch), and their workspaces once known."""
+
+    claims_of: ClaimsOf
+    body: Mapping[str, Any]
+    teams: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What the look-ahead needs to re-read a resource's on-call and tell whether it changed."""
+
+    token: str
+    spec: OnCallSyncSpec
+    selection: SourceSelection
+    view: decide.OnCallView
+
+
 @dataclass(frozen=True)
 class SyncResult:
     status: OnCallSyncStatus
     next_wake: datetime
     boundary: datetime | None
+    subscription: Subscription | None
 
 
 async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
@@ -62,23 +103,21 @@ async def sync_once(
     spec: OnCallSyncSpec,
     previous: OnCallSyncStatus,
     priority: float,
+    contenders: Contenders,
     *,
     handoff: bool,
 ) -> SyncResult:
     """Gathers, decides, acts; writes the status before announcing. Raises OperatorError."""
     now = await services.clock.now()
     resync = parse_duration(spec.resync_interval)
-    pd_token = await services.kube.read_secret_key(
-        ref.namespace, spec.pager_duty.token_secret_ref.name, spec.pager_duty.token_secret_ref.key
-    )
-    slack_token = await services.kube.read_secret_key(
-        ref.namespace, spec.slack.token_secret_ref.name, spec.slack.token_secret_ref.key
-    )
+    slack_token = await services.read_credential(ref.namespace, spec.slack.token_secret_ref)
+    await _check_ownership(services, ref, spec, slack_token, contenders)
+    pd_token = await services.read_credential(ref.namespace, spec.pager_duty.token_secret_ref)
     selection = SourceSelection(
         frozenset(spec.pager_duty.schedules),
         {p.id: frozenset(p.levels) for p in spec.pager_duty.escalation_policies},
     )
-    shifts = await _shifts(services, spec, pd_token, now, resync, priority)
+    shifts = await read_shifts(services, spec, pd_token, now, now + resync, priority)
     current = select_current(shifts, selection, now)
     boundary = next_boundary(shifts, selection, now)
     known = {entry.pager_duty_user: entry.slack_user for entry in previous.on_call if entry.slack_user}
@@ -149,27 +188,66 @@ async def sync_once(
     status = status_now(record)
     await write_status(services, ref, status)
     next_wake = min(boundary, now + resync) if boundary else now + resync
-    return SyncResult(status, next_wake, boundary)
+    subscription = (
+        Subscription(pd_token, spec, selection, decide.view_of(shifts, selection, now, next_wake))
+        if spec.pager_duty.scope is Scope.ON_CALL_NOW
+        else None
+    )
+    return SyncResult(status, next_wake, boundary, subscription)
 
 
-async def _shifts(
-    services: Services, spec: OnCallSyncSpec, token: str, now: datetime, resync: timedelta, priority: float
+async def _check_ownership(
+    services: Services, ref: ResourceRef, spec: OnCallSyncSpec, slack_token: str, contenders: Contenders
+) -> None:
+    """Writes nothing unless this resource owns the group and its namespace may manage it."""
+    handle = spec.slack.user_group.handle
+    annotations = await services.kube.namespace_annotations(ref.namespace)
+    if not handle_allowed(
+        handle, annotations.get(ANNOTATION), required=services.settings.require_group_allowlist
+    ):
+        raise Misconfigured(
+            f"namespace {ref.namespace} may not manage @{handle} (annotation {ANNOTATION})",
+            reason=OnCallSyncReason.USER_GROUP_NOT_ALLOWED,
+        )
+    mine = claim_of(contenders.body)
+    assert mine is not None
+    team = await services.slack.team_id(slack_token)
+    contenders.teams[mine[handle].uid] = team
+    winner = owner(contenders.claims_of(handle), mine[handle], team, contenders.teams)
+    if winner.uid != mine[handle].uid:
+        raise Misconfigured(
+            f"@{handle} is managed by {winner.ref}, the oldest OnCallSync for it; this one writes nothing",
+            reason=OnCallSyncReason.GROUP_OWNED_ELSEWHERE,
+        )
+
+
+async def read_shifts(
+    services: Services, spec: OnCallSyncSpec, token: str, now: datetime, until: datetime, priority: float
 ) -> list[Shift]:
+    """Shifts of the spec's sources over [now, until] (a roster for everyoneInRotation)."""
     policies = [p.id for p in spec.pager_duty.escalation_policies]
     for schedule in spec.pager_duty.schedules:
         await services.pagerduty.check_exists(token, "schedules", schedule)
     for policy in policies:
         await services.pagerduty.check_exists(token, "escalation_policies", policy)
-    if spec.pager_duty.scope is Scope.ON_CALL_NOW:
-        return await services.pagerduty.on_call(
-            token,
-            schedules=spec.pager_duty.schedules,
-            policies=policies,
-            since=now,
-            until=now + resync,
-            priority=priority,
-        )
-    return await services.pagerduty.roster(token, schedules=spec.pager_duty.schedules, policies=policies)
+    if spec.pager_duty.scope is not Scope.ON_CALL_NOW:
+        return await services.pagerduty.roster(token, schedules=spec.pager_duty.schedules, policies=policies)
+    shifts = await services.pagerduty.on_call(
+        token,
+        schedules=spec.pager_duty.schedules,
+        policies=policies,
+        since=now,
+        until=until,
+        priority=priority,
+    )
+    # /oncalls leaves out schedules that no escalation policy uses; read those from the schedule itself.
+    answered = {shift.schedule for shift in shifts}
+    for schedule in spec.pager_duty.schedules:
+        if schedule not in answered:
+            shifts = shifts + await services.pagerduty.rendered_schedule(
+                token, schedule, since=now, until=until, priority=priority
+            )
+    return shifts
 
 
 async def _map_accounts(

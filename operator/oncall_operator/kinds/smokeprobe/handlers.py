@@ -16,9 +16,9 @@ RESOURCE = (API_GROUP, API_VERSION, SMOKE_PROBE.plural)
 
 
 def register(registry: kopf.OperatorRegistry, services: Services) -> None:
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    @kopf.on.resume(*RESOURCE, id="echo", registry=registry)
+    @kopf.on.create(*RESOURCE, id="echo", registry=registry)
+    @kopf.on.update(*RESOURCE, field="spec", id="echo", registry=registry)
     async def echo(
         spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
     ) -> None:
