@@ -32,6 +32,7 @@ import yaml
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
+from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.pagerduty import ACCOUNT_LIMIT_PER_MINUTE
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.seed import SandboxSeed
@@ -133,6 +134,7 @@ class Bench:
             self.kubectl(
                 "create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={token}"
             )
+            self.kubectl("label", "secret", name, "-n", namespace, f"{CREDENTIALS_LABEL}=true")
         env = {
             **os.environ,
             "KUBECONFIG": str(plane.kubeconfig),

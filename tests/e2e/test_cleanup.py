@@ -283,7 +283,7 @@ def test_cleanup_traffic_matches_the_official_specs(
 ) -> None:
     """Listings, edits, deletions, access logs and summaries, against the vendors' specs."""
     from oncall_sandbox.contract import validate_exchanges
-    from support.cleanup import SLACK_ADMIN_TOKEN
+    from support.cleanup import SLACK_ADMIN_TOKEN, credential_secret
 
     login = {
         "user_id": "ULEAD",
@@ -294,15 +294,7 @@ def test_cleanup_traffic_matches_the_official_specs(
     seeded.control("POST", "load", cleanup_seed(access_logs=[login]))
     control = seeded.server.control
     control.record_exchanges(True)
-    kube.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "slack-admin",
-        "-n",
-        namespace,
-        f"--from-literal=token={SLACK_ADMIN_TOKEN}",
-    )
+    credential_secret(kube, namespace, "slack-admin", "token", SLACK_ADMIN_TOKEN)
     slack = {
         "tokenSecretRef": {"name": "slack", "key": "bot-token"},
         "accessLogsTokenSecretRef": {"name": "slack-admin", "key": "token"},

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_cleanup import finished_run, people
 
-from support.cleanup import SLACK_ADMIN_TOKEN, cleanup_seed, cleanuprule, run_now, writes
+from support.cleanup import SLACK_ADMIN_TOKEN, cleanup_seed, cleanuprule, credential_secret, run_now, writes
 from support.kube import Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets
 
@@ -131,15 +131,11 @@ def test_429_and_5xx_storms_are_waited_out_and_every_change_lands_once(
     assert failed_attempts, "the storm reached the writes"
 
 
-def secret(kube: Kube, namespace: str, name: str, key: str, value: str) -> None:
-    kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={value}")
-
-
 def test_inactive_for_days_without_access_logs_is_unsupported(
     kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
 ) -> None:
     sandbox.control("POST", "load", cleanup_seed(access_logs_plans=["enterprise"]))  # the workspace is on pro
-    secret(kube, namespace, "slack-admin", "token", SLACK_ADMIN_TOKEN)
+    credential_secret(kube, namespace, "slack-admin", "token", SLACK_ADMIN_TOKEN)
     admin = {
         "tokenSecretRef": {"name": "slack", "key": "bot-token"},
         "accessLogsTokenSecretRef": {"name": "slack-admin", "key": "token"},
@@ -172,7 +168,7 @@ def test_inactive_for_days_reads_the_access_logs(
         )
     ]
     sandbox.control("POST", "load", cleanup_seed(access_logs=logins))
-    secret(kube, namespace, "slack-admin", "token", SLACK_ADMIN_TOKEN)
+    credential_secret(kube, namespace, "slack-admin", "token", SLACK_ADMIN_TOKEN)
     admin = {
         "tokenSecretRef": {"name": "slack", "key": "bot-token"},
         "accessLogsTokenSecretRef": {"name": "slack-admin", "key": "token"},

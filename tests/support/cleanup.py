@@ -197,3 +197,11 @@ def cli(kube: Any, sandbox: Any, *args: str, check: bool = True) -> Any:
     if check and result.returncode != 0:
         raise AssertionError(f"cleanup {' '.join(args)} failed: {result.stderr.strip()}")
     return result
+
+
+def credential_secret(kube: Any, namespace: str, name: str, key: str, value: str) -> None:
+    """A token Secret the operator may read (labelled as its Secret policy requires)."""
+    from oncall_operator.clients.kube import CREDENTIALS_LABEL
+
+    kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal={key}={value}")
+    kube.kubectl("label", "secret", name, "-n", namespace, f"{CREDENTIALS_LABEL}=true")

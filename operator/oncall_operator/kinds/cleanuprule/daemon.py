@@ -186,7 +186,7 @@ async def _probe_access_logs(
         return state.probed[1]
     ref = spec.slack.access_logs_token_secret_ref or spec.slack.token_secret_ref
     try:
-        token = await services.kube.read_secret_key(namespace, ref.name, ref.key)
+        token = await services.read_credential(namespace, ref)
         await people.slack.probe_access_logs(token)
         message = None
     except (Misconfigured, Unauthorized) as error:

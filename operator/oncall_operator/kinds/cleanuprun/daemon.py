@@ -300,9 +300,7 @@ async def _notify_once(
     state.status = status
     await write_patch(services, ref, {"notified": status.notified})
     try:
-        token = await services.kube.read_secret_key(
-            ref.namespace, spec.rule.slack.token_secret_ref.name, spec.rule.slack.token_secret_ref.key
-        )
+        token = await services.read_credential(ref.namespace, spec.rule.slack.token_secret_ref)
         await services.slack.post(
             token, notify.channel, run_status.summary_text(ref.namespace, ref.name, status)
         )

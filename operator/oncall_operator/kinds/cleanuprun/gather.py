@@ -46,7 +46,7 @@ class Tokens:
 
 async def read_tokens(services: Services, namespace: str, rule: CleanupRuleSpec) -> Tokens:
     async def read(ref: SecretKeyRef) -> str:
-        return await services.kube.read_secret_key(namespace, ref.name, ref.key)
+        return await services.read_credential(namespace, ref)
 
     slack = await read(rule.slack.token_secret_ref)
     logs_ref = rule.slack.access_logs_token_secret_ref
