@@ -50,7 +50,7 @@ class RuleScheduler:
     last seen in (a run's progress patches must not wake its rule; a new phase does)."""
 
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
-    run_phases: dict[str, str] = field(default_factory=dict)
+    run_phases: dict[str, str | None] = field(default_factory=dict)
 
     def wake(self, uid: str) -> None:
         if uid in self.wakers:

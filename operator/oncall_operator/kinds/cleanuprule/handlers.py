@@ -60,16 +60,18 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         assert namespace is not None  # CleanupRule is namespaced
         await keep_rule(services, people, scheduler, body, namespace, name, uid, stopped)
 
-    @kopf.on.event(*RUNS, registry=registry)
+    def phase_changed(type: str, body: kopf.Body, uid: str, **_: Any) -> bool:
+        """Only a new phase (or a deletion) matters to the rule; a run's progress patches do not
+        (and so do not reach the handler, nor its log line)."""
+        return type == "DELETED" or scheduler.run_phases.get(uid) != (body.get("status") or {}).get("phase")
+
+    @kopf.on.event(*RUNS, when=phase_changed, registry=registry)
     async def run_changed(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **_: Any) -> None:
         """A run reached a new phase (or went away): its rule updates its history."""
-        phase = str((body.get("status") or {}).get("phase", ""))
         if type == "DELETED":
             scheduler.run_phases.pop(uid, None)
-        elif scheduler.run_phases.get(uid) == phase:
-            return
         else:
-            scheduler.run_phases[uid] = phase
+            scheduler.run_phases[uid] = (body.get("status") or {}).get("phase")
         rule_uid = labels.get(RULE_UID_LABEL)
         if rule_uid:
             scheduler.wake(rule_uid)
