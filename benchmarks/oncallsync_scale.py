@@ -3,7 +3,10 @@
 Two runs, each with its own sandbox and operator process:
   A. N resources whose handoffs are spread evenly over an hour (at --time-scale, with every
      rate limit scaled by the same factor on both sides, so the load is what N resources
-     put on real Slack/PagerDuty): initial sync, steady state, handoff lag p50/p99, RSS, CPU.
+     put on real Slack/PagerDuty): initial sync, steady state, handoff lag p50/p99, RSS, CPU;
+     then PagerDuty overrides created between handoffs: with notice (starting three look-ahead
+     intervals later) and at short notice (10 s later): "notice to applied" lag, and the
+     PagerDuty calls per hour the look-ahead costs.
   B. --burst resources handing off at the same instant in one workspace: makespan divided by
      the least time Slack's usergroups.users.update limit (Tier 2) allows for that many writes.
 Lag is measured from the sandbox's own record of each group's last update (date_update, on
@@ -33,6 +36,7 @@ import yaml
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
+from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.seed import SandboxSeed
 from oncall_sandbox.server import SandboxServer
@@ -129,13 +133,13 @@ def manifests(count: int, namespace: str) -> str:
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "pagerduty", "namespace": namespace},
+            "metadata": {"name": "pagerduty", "namespace": namespace, "labels": {CREDENTIALS_LABEL: "true"}},
             "stringData": {"token": PD_TOKEN},
         },
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "slack", "namespace": namespace},
+            "metadata": {"name": "slack", "namespace": namespace, "labels": {CREDENTIALS_LABEL: "true"}},
             "stringData": {"bot-token": SLACK_TOKEN},
         },
     ]
@@ -179,6 +183,8 @@ class Run:
             "KUBECONFIG": str(plane.kubeconfig),
             **self.sandbox.operator_env(),
             "ONCALL_RATE_LIMIT_SCALE": str(scale),
+            # The production cadence (60 s) on the accelerated clock.
+            "ONCALL_LOOKAHEAD_INTERVAL": f"{max(1.0, 60.0 / scale):.3f}s",
             # As the Helm chart sets it: fewer malloc arenas for the SDKs' worker threads.
             "MALLOC_ARENA_MAX": "2",
         }
@@ -295,6 +301,7 @@ def scenario_spread(
                 updated = groups[group_id(i)]["date_update"]
                 lags.append((updated - boundary.timestamp()) / scale)
         handed_off = len(lags)
+        notice = notice_lags(run, boundaries, horizon, scale)
         return {
             "resources": count,
             "time_scale": scale,
@@ -317,6 +324,10 @@ def scenario_spread(
             "lag_p50_seconds": round(statistics.median(lags), 2),
             "lag_p99_seconds": round(percentile(lags, 0.99), 2),
             "lag_max_seconds": round(max(lags), 2),
+            "steady_pagerduty_calls_per_hour": round(
+                sum(v for k, v in steady.items() if k.startswith("pagerduty")) * 3600 / (steady_real * scale)
+            ),
+            **notice,
             "rss_idle_mib": round(idle_rss, 1),
             "rss_mib": round(run.rss_mib(), 1),
             "cpu_seconds_initial": round(cpu_initial, 1),
@@ -325,6 +336,58 @@ def scenario_spread(
         }
     finally:
         run.stop()
+
+
+def notice_lags(run: Run, boundaries: list[datetime], after: datetime, scale: float) -> dict[str, Any]:
+    """Overrides created between handoffs on resources with no boundary for a while: half start three
+    look-ahead intervals (3 minutes) after they are made, half 10 s after. The lag is from the
+    override's start to the group's update, in the sandbox's (= the real world's) seconds."""
+    now = run.sandbox_now()
+    quiet = [i for i, b in enumerate(boundaries) if b > now + timedelta(minutes=20)][:40]
+    client = run.sandbox.pagerduty_client(PD_TOKEN)
+    starts: dict[int, datetime] = {}
+    for n, i in enumerate(quiet):
+        start = now + (timedelta(minutes=3) if n % 2 == 0 else timedelta(seconds=10))
+        substitute = f"P{(i + 7) % PEOPLE:06d}"
+        client.rpost(
+            f"/schedules/PS{i:06d}/overrides",
+            json={
+                "overrides": [
+                    {
+                        "start": start.isoformat(),
+                        "end": (start + timedelta(minutes=10)).isoformat(),
+                        "user": {"id": substitute, "type": "user_reference"},
+                    }
+                ]
+            },
+        )
+        starts[i] = start
+    deadline = now + timedelta(minutes=8)
+    while run.sandbox_now() < deadline:
+        time.sleep(1)
+    groups = {g["id"]: g for g in run.sandbox.control.usergroups()}
+    with_notice: list[float] = []
+    short_notice: list[float] = []
+    missed = 0
+    for n, (i, start) in enumerate(starts.items()):
+        group = groups[group_id(i)]
+        if (
+            group["users"] != [f"U{(i + 7) % PEOPLE:06d}"]
+            and group["date_update_precise"] < start.timestamp()
+        ):
+            missed += 1
+            continue
+        lag = group["date_update_precise"] - start.timestamp()
+        (with_notice if n % 2 == 0 else short_notice).append(lag)
+    return {
+        "overrides_with_notice": len(with_notice),
+        "notice_lag_p50_seconds": round(statistics.median(with_notice), 2) if with_notice else None,
+        "notice_lag_max_seconds": round(max(with_notice), 2) if with_notice else None,
+        "overrides_at_short_notice": len(short_notice),
+        "short_notice_lag_p50_seconds": round(statistics.median(short_notice), 1) if short_notice else None,
+        "short_notice_lag_max_seconds": round(max(short_notice), 1) if short_notice else None,
+        "overrides_missed": missed,
+    }
 
 
 def scenario_burst(plane: LocalControlPlane, count: int, scale: float, log_dir: Path) -> dict[str, Any]:

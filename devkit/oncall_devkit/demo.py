@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +80,12 @@ def cluster() -> Iterator[Kubectl]:
         yield Kubectl(str(plane.kubectl), str(plane.kubeconfig))
 
 
+def established(kubectl: Kubectl, crd: str) -> bool:
+    """A CRD just created may have no status yet, which `kubectl wait` reports as an error."""
+    jsonpath = "{.status.conditions[?(@.type=='Established')].status}"
+    return "True" in kubectl("get", f"crd/{crd}", "-o", f"jsonpath={jsonpath}")
+
+
 def examples() -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for path in sorted(EXAMPLES.glob("oncallsync-*.yaml")):
@@ -113,7 +120,7 @@ def main() -> int:
         kubectl = stack.enter_context(cluster())
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]))
         for kind in RESOURCE_KINDS:
-            kubectl("wait", "--for=condition=Established", f"crd/{kind.crd_name}", "--timeout=30s")
+            wait_for(partial(established, kubectl, kind.crd_name), 30, f"CRD {kind.crd_name}")
         namespaces = sorted({d["metadata"]["namespace"] for d in syncs})
         for namespace in namespaces:
             kubectl(

@@ -40,8 +40,9 @@ def configure_kopf(settings: kopf.OperatorSettings, workers: int) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=API_GROUP, key="last-handled-configuration"
     )
-    # Handlers' log lines are not Events: we post Events ourselves, with ids only.
-    settings.posting.level = logging.WARNING
+    # Log lines never become Events (posting.loggers stays off): we post Events ourselves, ids only.
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
     settings.posting.reporting_component = "oncall-operator"
     settings.posting.reporting_instance = os.environ.get("HOSTNAME") or socket.gethostname()
     settings.watching.server_timeout = 300
@@ -72,6 +73,7 @@ async def run_operator(settings: Settings) -> int:
     kopf.configure(
         verbose=settings.verbose,
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+        log_prefix=None,  # text lines name the resource ([namespace/name]); JSON carries it as fields
     )
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

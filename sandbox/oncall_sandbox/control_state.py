@@ -39,6 +39,8 @@ async def usergroups(request: web.Request) -> web.Response:
                 "id": g.id,
                 "handle": g.handle,
                 "name": g.name,
+                "description": g.description,
+                "channels": list(g.channels),
                 "users": list(g.users),
                 "enabled": not g.date_delete,
                 "date_update": g.date_update,

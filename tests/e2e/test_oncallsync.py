@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -348,6 +349,29 @@ def test_free_plan_needs_an_upgrade(kube: Kube, namespace: str, sandbox: Sandbox
         ({"whenNobodyOnCall": "fallback"}, "fallback needs at least one fallbackUsers entry"),
         ({"pagerDuty": {"schedules": ["not-an-id"]}}, "should match"),
         ({"resyncInterval": "soon"}, "spec.resyncInterval"),
+        ({"resyncInterval": ""}, "spec.resyncInterval"),
+        ({"resyncInterval": "99999999999h"}, "from 30s to 24h"),
+        ({"resyncInterval": "0s"}, "from 30s to 24h"),
+        (
+            {"pagerDuty": {"tokenSecretRef": {"name": "..", "key": "t"}, "schedules": ["PA1"]}},
+            "tokenSecretRef.name",
+        ),
+        ({"pagerDuty": {"schedules": ["PSCHEDA", "PSCHEDA"]}}, 'Duplicate value: "PSCHEDA"'),
+        (
+            {
+                "userMapping": {
+                    "overrides": [
+                        {"pagerDutyUser": "PA1", "slackUser": "U1A"},
+                        {"pagerDutyUser": "PA1", "slackUser": "U2B"},
+                    ]
+                }
+            },
+            "Duplicate value",
+        ),
+        (
+            {"slack": {"topic": {"channels": ["C0ONCALL1"], "template": "x", "timeZone": "Mars/Base"}}},
+            "must be an IANA time zone",
+        ),
     ],
 )
 def test_invalid_specs_are_rejected_at_admission(
@@ -553,3 +577,141 @@ def test_a_deleted_secret_is_noticed_within_seconds(
     wait_condition(kube, "secretgone", namespace, "Ready", "True")
     kube.kubectl("delete", "secret", "slack", "-n", namespace)
     wait_condition(kube, "secretgone", namespace, "Ready", "False", "SecretNotFound", timeout=30)
+
+
+def test_a_large_group_is_written_in_the_body_and_mapped_from_the_directories(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    """900 members: ids travel in the POST body (in a URL the request line breaks past ~800), and the
+    users are mapped with paged directory reads instead of 900 lookups (Tier 3: 18 minutes)."""
+    seed = scenario.seed()
+    seed["slack"]["generated_users"] = {"count": 900, "email_domain": "bulk.example"}
+    seed["pagerduty"]["generated_users"] = {"count": 900, "email_domain": "bulk.example"}
+    roster = [f"PU{n:07d}" for n in range(1, 901)]
+    seed["pagerduty"]["schedules"].append(scenario.hourly("PSCHEDBIG", roster))
+    sandbox.control("POST", "load", seed)
+    kube.apply(
+        oncallsync("big", namespace, pagerDuty={"schedules": ["PSCHEDBIG"], "scope": "everyoneInRotation"})
+    )
+    ready = wait_condition(kube, "big", namespace, "Ready", "True", timeout=120)
+    assert ready["message"] == "900 members"
+    assert len(sandbox.members("big") or []) == 900
+    methods = [r["method"] for r in sandbox.requests()]
+    assert methods.count("users.lookupByEmail") == 0 and 1 <= methods.count("users.list") <= 2
+    assert methods.count("GET /users/{id}") == 0 and 9 <= methods.count("GET /users") <= 10
+
+
+def test_a_hostile_answer_ends_as_a_condition(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    sandbox.control(
+        "POST",
+        "faults",
+        {"api": "slack", "method": "usergroups.list", "kind": "drop_field", "field": "usergroups"},
+    )
+    kube.apply(oncallsync("hostile", namespace))
+    ready = wait_condition(kube, "hostile", namespace, "Ready", "False", "InvalidResponse")
+    assert "usergroups.list" in ready["message"]
+    sandbox.control("DELETE", "faults")
+    kube.apply(oncallsync("hostile", namespace, resyncInterval="30s"))  # a spec change wakes it at once
+    wait_condition(kube, "hostile", namespace, "Ready", "True")
+
+
+def test_what_users_see_events_conditions_and_logs(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("seen", namespace))
+    wait_condition(kube, "seen", namespace, "Ready", "True")
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+    wait_for(lambda: sandbox.members("seen") == [PRIMARY_NEXT], timeout=30, what="handoff")
+
+    def events() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(
+            kube.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+        )["items"]
+        return items
+
+    changed = wait_for(
+        lambda: [e for e in events() if e["reason"] == "MembersChanged"], what="MembersChanged event"
+    )
+    assert any("added UBBB; removed UAAA" in e["message"] for e in changed)
+    assert all(e["source"].get("component") == "oncall-operator" for e in changed)
+    # Text logs name the resource, as Kopf's own lines do.
+    assert f"[{namespace}/seen]" in operator.read_text()
+    # Suspended: Ready and Synced say so; the columns too.
+    kube.apply(oncallsync("seen", namespace, suspend=True))
+    wait_condition(kube, "seen", namespace, "Ready", "False", "Suspended")
+    columns = kube.kubectl("get", "oncallsyncs", "-n", namespace).stdout.split("\n")[0]
+    assert "SYNCED" in columns and "SUSPENDED" in columns
+
+
+def test_nobody_on_call_is_said_with_the_policy_applied(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    kube.apply(oncallsync("quiet", namespace, pagerDuty={"schedules": ["PSCHEDFAR"]}))
+    synced = wait_condition(kube, "quiet", namespace, "Synced", "True", "NobodyOnCall")
+    assert "whenNobodyOnCall=keepLast" in synced["message"]
+
+
+def test_a_handoff_message_that_lands_but_answers_503_is_not_posted_again(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    message = {"handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} is now on call"}}
+    kube.apply(oncallsync("once", namespace, slack=message))
+    wait_condition(kube, "once", namespace, "Ready", "True")
+    sandbox.control(
+        "POST",
+        "faults",
+        {
+            "api": "slack",
+            "method": "chat.postMessage",
+            "kind": "status_after_apply",
+            "status": 503,
+            "count": 1,
+        },
+    )
+    sandbox.set_clock("2026-03-02T09:59:58+00:00")
+
+    def record() -> dict[str, Any] | None:
+        found: dict[str, Any] | None = kube.get("oncallsync", "once", namespace)["status"].get(
+            "lastHandoffMessage"
+        )
+        return found if found and found["state"] == "Failed" else None
+
+    failed = wait_for(record, timeout=30, what="the message recorded as failed")
+    assert failed["onCall"] == [PRIMARY_NEXT] and failed["reason"] == "SlackUnavailable"
+    wait_for(
+        lambda: "SlackUnavailable" in kube.kubectl("get", "events", "-n", namespace).stdout, what="an Event"
+    )
+    # Resyncs follow (a spec change forces one): the message is never sent twice, nor the group rewritten for it.
+    kube.apply(oncallsync("once", namespace, resyncInterval="30s", slack=message))
+    wait_for(
+        lambda: kube.get("oncallsync", "once", namespace)["status"].get("observedGeneration") == 2,
+        what="a resync after the spec change",
+    )
+    posted = [
+        m for m in sandbox.control("GET", "slack/messages?channel=C0ONCALL1") if "is now on call" in m["text"]
+    ]
+    assert len(posted) == 1
+    assert sandbox.group("once")["updates"] == 2  # type: ignore[index]  # the first sync and the handoff
+    assert record() is not None  # the record stays: nothing will post it again
+
+
+def test_the_group_reads_as_the_spec_says(
+    kube: Kube, namespace: str, sandbox: Sandbox, operator: Path
+) -> None:
+    group = {
+        "handle": "named",
+        "name": "Payments on-call",
+        "description": "Who to page",
+        "channels": ["C0ONCALL1"],
+    }
+    kube.apply(oncallsync("named", namespace, slack={"userGroup": group}))
+    wait_condition(kube, "named", namespace, "Ready", "True")
+    created = sandbox.group("named")
+    assert (
+        created is not None and created["name"] == "Payments on-call" and created["channels"] == ["C0ONCALL1"]
+    )
+    # The spec changes; so does the group (a spec change resyncs at once).
+    kube.apply(oncallsync("named", namespace, slack={"userGroup": {**group, "name": "Payments primary"}}))
+    wait_for(lambda: (sandbox.group("named") or {}).get("name") == "Payments primary", what="renamed")

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from oncall_operator.clients.pagerduty import PagerDuty
-from oncall_operator.clients.slack import Slack
+from conftest import Adapters
 from oncall_operator.core.errors import Misconfigured, NotFound, Unauthorized
 from oncall_sandbox import SandboxServer
 
@@ -17,12 +16,10 @@ PD_TOKEN = "pd-sandbox-token"
 SCHEDULES = ["PSPAYP1", "PSPAYS2", "PSFTSAP", "PSFTSEU", "PSFTSAM"]
 
 
-def pagerduty(sandbox: SandboxServer) -> PagerDuty:
-    return PagerDuty(sandbox.pagerduty_url, ca_file=str(sandbox.ca_file))
-
-
-async def test_on_call_reads_of_resources_sharing_a_token_are_batched(sandbox: SandboxServer) -> None:
-    client = pagerduty(sandbox)
+async def test_on_call_reads_of_resources_sharing_a_token_are_batched(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    client = adapters.pagerduty()
     now = sandbox.control.now()
     results = await asyncio.gather(
         *(
@@ -40,8 +37,8 @@ async def test_on_call_reads_of_resources_sharing_a_token_are_batched(sandbox: S
     assert all(shift.pagerduty_user.startswith("P") for shift in results[0])
 
 
-async def test_pagerduty_errors_have_reasons(sandbox: SandboxServer) -> None:
-    client = pagerduty(sandbox)
+async def test_pagerduty_errors_have_reasons(sandbox: SandboxServer, adapters: Adapters) -> None:
+    client = adapters.pagerduty()
     with pytest.raises(NotFound) as not_found:
         await client.check_exists(PD_TOKEN, "schedules", "PNOSUCH1")
     assert not_found.value.reason == "ScheduleNotFound"
@@ -50,10 +47,10 @@ async def test_pagerduty_errors_have_reasons(sandbox: SandboxServer) -> None:
     assert auth.value.reason == "AuthFailed"
 
 
-async def test_pagerduty_server_errors_are_retried(sandbox: SandboxServer) -> None:
+async def test_pagerduty_server_errors_are_retried(sandbox: SandboxServer, adapters: Adapters) -> None:
     sandbox.control.fault("pagerduty", "status", "GET /oncalls", status=502, count=2)
     now = sandbox.control.now()
-    shifts = await pagerduty(sandbox).on_call(
+    shifts = await adapters.pagerduty().on_call(
         PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
     )
     assert shifts
@@ -63,8 +60,10 @@ async def test_pagerduty_server_errors_are_retried(sandbox: SandboxServer) -> No
     assert statuses == [502, 502, 200]
 
 
-async def test_a_write_that_landed_despite_a_5xx_is_not_sent_again(sandbox: SandboxServer) -> None:
-    slack = Slack(sandbox.slack_url)
+async def test_a_write_that_landed_despite_a_5xx_is_not_sent_again(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    slack = adapters.slack()
     sandbox.control.fault("slack", "status_after_apply", "usergroups.users.update", status=503, count=1)
     await slack.set_members(SLACK_TOKEN, "S0SBXPAY1", ["U0SBX0B02"], priority=0)
     group = sandbox.control.usergroup("payments-oncall")
@@ -73,8 +72,10 @@ async def test_a_write_that_landed_despite_a_5xx_is_not_sent_again(sandbox: Sand
     assert methods.count("usergroups.users.update") == 1
 
 
-async def test_slack_429_waits_for_retry_after_and_succeeds(sandbox: SandboxServer) -> None:
-    slack = Slack(sandbox.slack_url)
+async def test_slack_429_waits_for_retry_after_and_succeeds(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    slack = adapters.slack()
     sandbox.control.fault("slack", "rate_limit", "usergroups.users.list", retry_after=1, count=2)
     members = await slack.members(SLACK_TOKEN, "S0SBXPAY1")
     assert members == ["U0SBX0A01"]
@@ -84,8 +85,8 @@ async def test_slack_429_waits_for_retry_after_and_succeeds(sandbox: SandboxServ
     assert statuses == [429, 429, 200]
 
 
-async def test_slack_errors_have_reasons(sandbox: SandboxServer) -> None:
-    slack = Slack(sandbox.slack_url)
+async def test_slack_errors_have_reasons(sandbox: SandboxServer, adapters: Adapters) -> None:
+    slack = adapters.slack()
     with pytest.raises(Unauthorized) as scope:
         await slack.set_members("xoxb-sandbox-limited", "S0SBXPAY1", ["U0SBX0B02"], priority=0)
     assert scope.value.reason == "MissingScope" and "usergroups:write" in scope.value.message
@@ -101,8 +102,8 @@ async def test_slack_errors_have_reasons(sandbox: SandboxServer) -> None:
     assert plan.value.reason == "PlanUpgradeRequired"
 
 
-async def test_email_lookups_are_cached_per_token(sandbox: SandboxServer) -> None:
-    slack = Slack(sandbox.slack_url)
+async def test_email_lookups_are_cached_per_token(sandbox: SandboxServer, adapters: Adapters) -> None:
+    slack = adapters.slack()
     first = await slack.user_by_email(SLACK_TOKEN, "bob@acme.example")
     again = await slack.user_by_email(SLACK_TOKEN, "bob@acme.example")
     missing = await slack.user_by_email(SLACK_TOKEN, "niko@acme.example")
@@ -118,3 +119,45 @@ def test_sandbox_clock_is_what_the_operator_schedules_against(sandbox: SandboxSe
     sandbox.control.set_clock("2025-06-02T09:59:00+00:00")
     now = asyncio.run(SandboxClock(sandbox.url).now())
     assert abs(now - datetime.fromisoformat("2025-06-02T09:59:00+00:00")) < timedelta(seconds=5)
+
+
+async def test_a_caller_arriving_while_a_batch_is_in_flight_is_answered(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    """The defect: a read asked for during another's in-flight read waited for a third caller."""
+    client = adapters.pagerduty()
+    sandbox.control.fault("pagerduty", "latency", "GET /oncalls", latency_seconds=1.0, count=1)
+    now = sandbox.control.now()
+    first = asyncio.create_task(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
+        )
+    )
+    await asyncio.sleep(0.3)  # the first batch is on the wire now
+    late = await asyncio.wait_for(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYS2"], policies=[], since=now, until=now + timedelta(hours=2)
+        ),
+        10,
+    )
+    assert (await first) and late is not None
+    assert {shift.schedule for shift in late} <= {"PSPAYP1", "PSPAYS2"}
+
+
+async def test_one_request_that_fails_its_batch_does_not_fail_the_others(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    """A window PagerDuty refuses (over 90 days) fails only the caller who asked for it."""
+    client = adapters.pagerduty()
+    now = sandbox.control.now()
+    good, bad = await asyncio.gather(
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYP1"], policies=[], since=now, until=now + timedelta(hours=1)
+        ),
+        client.on_call(
+            PD_TOKEN, schedules=["PSPAYS2"], policies=[], since=now, until=now + timedelta(days=120)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(good, list) and good
+    assert isinstance(bad, Misconfigured) and "400" in bad.message

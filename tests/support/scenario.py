@@ -81,11 +81,11 @@ def seed(
             "tokens": [PD_TOKEN, PD_TOKEN_ROTATED],
             "users": [{"id": pd, "name": pd.lower(), "email": f"{pd.lower()}@example.test"} for pd in PEOPLE],
             "schedules": [
-                _hourly("PSCHEDA", list(rotation)),
-                _hourly("PSCHEDB", ["PDDD", "PEEE"]),
-                _hourly("PSCHEDFAR", ["PFFF"], start="2030-01-01T00:00:00+00:00"),
+                hourly("PSCHEDA", list(rotation)),
+                hourly("PSCHEDB", ["PDDD", "PEEE"]),
+                hourly("PSCHEDFAR", ["PFFF"], start="2030-01-01T00:00:00+00:00"),
                 # No escalation policy uses it, so /oncalls leaves it out (as the real API does).
-                _hourly("PSCHEDSOLO", ["PEEE", "PDDD"]),
+                hourly("PSCHEDSOLO", ["PEEE", "PDDD"]),
             ],
             "escalation_policies": [
                 {
@@ -102,7 +102,7 @@ def seed(
     }
 
 
-def _hourly(schedule_id: str, users: list[str], start: str = "2026-03-01T00:00:00+00:00") -> dict[str, Any]:
+def hourly(schedule_id: str, users: list[str], start: str = "2026-03-01T00:00:00+00:00") -> dict[str, Any]:
     return {
         "id": schedule_id,
         "name": schedule_id.lower(),

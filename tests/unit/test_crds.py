@@ -30,3 +30,23 @@ def test_crd_is_structural_with_status_columns_and_category(kind: object) -> Non
     assert "$ref" not in text and "anyOf" not in text and "title" not in text
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert "x-kubernetes-preserve-unknown-fields" not in yaml.safe_dump(spec)
+
+
+def _undescribed(node: dict, path: str) -> list[str]:  # type: ignore[type-arg]
+    missing = []
+    for name, child in (node.get("properties") or {}).items():
+        if not child.get("description"):
+            missing.append(f"{path}.{name}")
+        missing += _undescribed(child, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        missing += _undescribed(node["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("kind", RESOURCE_KINDS, ids=lambda k: k.kind)
+def test_kubectl_explain_describes_every_field(kind: object) -> None:
+    schema = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[arg-type]
+    missing = _undescribed(schema["properties"]["spec"], "spec") + _undescribed(
+        schema["properties"]["status"], "status"
+    )
+    assert not missing, f"fields without a description: {missing}"

@@ -164,3 +164,19 @@ def test_the_lookahead_slows_down_to_stay_within_a_tenth_of_the_budget() -> None
     assert decide.lookahead_interval(60.0, [1, 3], 900) == 60.0
     assert decide.lookahead_interval(60.0, [150], 900) == 100.0  # 150 reads = 1/6 of a minute's budget
     assert decide.lookahead_interval(60.0, [], 900) == 60.0
+
+
+def test_only_what_the_spec_sets_about_the_group_is_managed() -> None:
+    from oncall_operator.api.oncallsync import UserGroupRef
+
+    adopted = UserGroupRef(handle="payments", create=False)
+    assert decide.group_details_update(adopted, "Anything", "Whatever", ["C1"]) is None
+    named = UserGroupRef(handle="payments", name="Payments", channels=["C0B", "C0A"])
+    assert decide.group_details_update(named, "Payments", "x", ["C0A", "C0B"]) is None
+    assert decide.group_details_update(named, "Old", "x", ["C0A"]) == {"name": "Payments", "channels": "C0B,C0A"}
+
+
+def test_a_first_sync_of_many_users_shows_progress() -> None:
+    status = decide.progress_status(OnCallSyncStatus(), 60, 1, NOW)
+    synced = status.conditions[0]
+    assert synced.status == "Unknown" and synced.reason == "Progressing" and "60 on-call" in synced.message

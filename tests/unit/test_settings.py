@@ -60,3 +60,31 @@ def test_every_field_has_one_option() -> None:
     fields = {f for f in Settings.__dataclass_fields__}
     assert fields == {o.field for o in OPTIONS}
     assert len({o.env for o in OPTIONS}) == len(OPTIONS)
+
+
+def test_a_bad_kubeconfig_is_one_clear_line(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from oncall_operator.cli import main
+
+    assert (
+        main(["run", "--kubeconfig", "/nonexistent/kubeconfig", "--health-port", "0", "--metrics-port", "0"])
+        == 2
+    )
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("oncall-operator: cannot use /nonexistent/kubeconfig") and "\n" not in error
+
+
+def test_a_bad_setting_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from oncall_operator.cli import main
+
+    assert main(["run", "--workers", "0"]) == 2
+    assert (
+        capsys.readouterr().err.strip() == "oncall-operator: --workers / ONCALL_WORKERS: 0 must be at least 1"
+    )
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from oncall_operator import __version__
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"oncall-operator {__version__}"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -101,6 +101,29 @@ class Duration:
         return result
 
 
+def no_duplicates(values: list[Any]) -> list[Any]:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"duplicate entries: {', '.join(map(str, seen))}")
+    return values
+
+
+def no_duplicate_keys(key: str) -> Any:
+    def check(values: list[Any]) -> list[Any]:
+        no_duplicates([getattr(v, key) for v in values])
+        return values
+
+    return AfterValidator(check)
+
+
+# Lists whose entries must be unique: the API server refuses duplicates at admission (list-type set/map).
+SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+
+
+def map_keyed(*keys: str) -> dict[str, Any]:
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -108,7 +131,7 @@ class Condition(CamelModel):
     """The Kubernetes condition shape (metav1.Condition)."""
 
     type: str = Field(description="Ready, Synced, Degraded, ...")
-    status: ConditionStatus
+    status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, stable enough to alert on.")
     message: str = Field(default="", description="What happened, for people; ids only, no personal data.")
     last_transition_time: str = Field(description="When status last changed (RFC 3339).")

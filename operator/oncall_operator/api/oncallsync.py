@@ -12,6 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 
 from oncall_operator.api.common import (
     PAGERDUTY_ID,
+    SET,
     SLACK_CHANNEL_ID,
     SLACK_USER_ID,
     CamelModel,
@@ -21,6 +22,9 @@ from oncall_operator.api.common import (
     SecretKeyRef,
     SlackChannelId,
     SlackUserId,
+    map_keyed,
+    no_duplicate_keys,
+    no_duplicates,
 )
 from oncall_operator.api.crd import PrinterColumn, ResourceKind
 
@@ -55,7 +59,20 @@ def _check_time_zone(value: str) -> str:
 
 TimeZoneName = Annotated[
     str,
-    Field(max_length=64, description="IANA time zone for {start} and {end}, e.g. Europe/Berlin."),
+    Field(
+        max_length=64,
+        description="IANA time zone for {start} and {end}, e.g. Europe/Berlin.",
+        json_schema_extra={
+            # CEL knows the IANA database: reading an hour in an unknown zone fails the rule.
+            "x-kubernetes-validations": [
+                {
+                    "rule": "timestamp('2000-01-01T00:00:00Z').getHours(self) >= 0",
+                    "message": "must be an IANA time zone such as Europe/Berlin or UTC",
+                    "reason": "FieldValueInvalid",
+                }
+            ]
+        },
+    ),
     AfterValidator(_check_time_zone),
 ]
 
@@ -101,6 +118,7 @@ class OnCallSyncReason(StrEnum):
     SAFETY_LIMIT = "SafetyLimit"
     UNMAPPED_USERS = "UnmappedUsers"
     NOBODY_ON_CALL = "NobodyOnCall"
+    PROGRESSING = "Progressing"  # a first sync maps many users
     GROUP_OWNED_ELSEWHERE = "GroupOwnedElsewhere"  # an older OnCallSync manages this handle
     USER_GROUP_NOT_ALLOWED = "UserGroupNotAllowed"  # the namespace's annotation does not allow it
     MEMBERS_CHANGED = "MembersChanged"  # an Event at a handoff: ids added and removed
@@ -108,10 +126,11 @@ class OnCallSyncReason(StrEnum):
 
 class EscalationPolicyRef(CamelModel):
     id: str = Field(pattern=PAGERDUTY_ID, max_length=20, description="PagerDuty escalation policy id.")
-    levels: list[EscalationLevel] = Field(
+    levels: Annotated[list[EscalationLevel], AfterValidator(no_duplicates)] = Field(
         default=[],
         max_length=20,
         description="Escalation levels to include (1 = first responders); empty means every level.",
+        json_schema_extra=SET,
     )
 
 
@@ -131,11 +150,17 @@ class PagerDutySource(CamelModel):
     )
 
     token_secret_ref: SecretKeyRef = Field(description="Secret key holding a PagerDuty REST API token.")
-    schedules: list[PagerDutyId] = Field(
-        default=[], max_length=50, description="PagerDuty schedule ids whose on-call users join."
+    schedules: Annotated[list[PagerDutyId], AfterValidator(no_duplicates)] = Field(
+        default=[],
+        max_length=50,
+        description="PagerDuty schedule ids whose on-call users join.",
+        json_schema_extra=SET,
     )
-    escalation_policies: list[EscalationPolicyRef] = Field(
-        default=[], max_length=50, description="Escalation policies (and levels) whose on-call users join."
+    escalation_policies: Annotated[list[EscalationPolicyRef], no_duplicate_keys("id")] = Field(
+        default=[],
+        max_length=50,
+        description="Escalation policies (and levels) whose on-call users join.",
+        json_schema_extra=map_keyed("id"),
     )
     scope: Scope = Field(
         default=Scope.ON_CALL_NOW,
@@ -161,9 +186,17 @@ class UserGroupRef(CamelModel):
     name: str | None = Field(
         default=None,
         max_length=80,
-        description="Display name when the group is created (default: the handle).",
+        description="Display name, kept as written here (unset: the handle at creation, then left alone).",
     )
-    description: str | None = Field(default=None, max_length=140, description="Description when created.")
+    description: str | None = Field(
+        default=None, max_length=140, description="Description, kept as written here (unset: left alone)."
+    )
+    channels: Annotated[list[SlackChannelId], AfterValidator(no_duplicates)] | None = Field(
+        default=None,
+        max_length=20,
+        description="The group's default channels, kept as written here (unset: left alone).",
+        json_schema_extra=SET,
+    )
     create: bool = Field(default=True, description="Create the group when no group has this handle.")
 
 
@@ -172,8 +205,11 @@ class TopicSpec(CamelModel):
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_TEMPLATE_RULE]})
 
-    channels: list[SlackChannelId] = Field(
-        min_length=1, max_length=20, description="Channels whose topic is set."
+    channels: Annotated[list[SlackChannelId], AfterValidator(no_duplicates)] = Field(
+        min_length=1,
+        max_length=20,
+        description="Channels whose topic is set.",
+        json_schema_extra=SET,
     )
     template: str = Field(
         min_length=1,
@@ -206,8 +242,11 @@ class SlackTarget(CamelModel):
 
     token_secret_ref: SecretKeyRef = Field(description="Secret key holding a Slack bot token (xoxb-...).")
     user_group: UserGroupRef = Field(description="The user group whose members are set.")
-    always_include: list[SlackUserId] = Field(
-        default=[], max_length=100, description="Slack user ids that are always members."
+    always_include: Annotated[list[SlackUserId], AfterValidator(no_duplicates)] = Field(
+        default=[],
+        max_length=100,
+        description="Slack user ids that are always members.",
+        json_schema_extra=SET,
     )
     topic: TopicSpec | None = Field(default=None, description="Optional channel topic.")
     handoff_message: HandoffMessageSpec | None = Field(default=None, description="Optional handoff message.")
@@ -227,8 +266,11 @@ class UserOverride(CamelModel):
 class UserMapping(CamelModel):
     """How PagerDuty users become Slack users: by email, unless an override says otherwise."""
 
-    overrides: list[UserOverride] = Field(
-        default=[], max_length=500, description="Explicit matches; they win over email matching."
+    overrides: Annotated[list[UserOverride], no_duplicate_keys("pager_duty_user")] = Field(
+        default=[],
+        max_length=500,
+        description="Explicit matches; they win over email matching.",
+        json_schema_extra=map_keyed("pagerDutyUser"),
     )
 
 
@@ -261,10 +303,11 @@ class OnCallSyncSpec(CamelModel):
         default=WhenNobodyOnCall.KEEP_LAST,
         description="keepLast leaves the group as it is; disableGroup disables it; fallback uses fallbackUsers.",
     )
-    fallback_users: list[SlackUserId] = Field(
+    fallback_users: Annotated[list[SlackUserId], AfterValidator(no_duplicates)] = Field(
         default=[],
         max_length=50,
         description="Members when nobody is on call and whenNobodyOnCall is fallback.",
+        json_schema_extra=SET,
     )
     on_delete: OnDelete = Field(default=OnDelete.KEEP, description="What happens to the group on delete.")
     safety: Safety = Field(default=Safety(), description="Limits that make a sync stop and ask.")
@@ -362,6 +405,8 @@ ON_CALL_SYNC = ResourceKind(
         # A string: kubectl shows future dates as <invalid>.
         PrinterColumn("Next Handoff", ".status.nextHandoffTime"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        PrinterColumn("Synced", '.status.conditions[?(@.type=="Synced")].status'),
+        PrinterColumn("Suspended", ".spec.suspend", type="boolean"),
         PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
         PrinterColumn("Last Sync", ".status.lastSyncTime", type="date", priority=1),
     ),

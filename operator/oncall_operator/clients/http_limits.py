@@ -83,8 +83,8 @@ class BoundedTransport(httpx2.BaseTransport):
         self._inner.close()
 
 
-def httpx_timeout() -> httpx2.Timeout:
-    return httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+def httpx_timeout(deadline: float = CALL_DEADLINE_SECONDS) -> httpx2.Timeout:
+    return httpx2.Timeout(min(READ_TIMEOUT_SECONDS, deadline), connect=min(CONNECT_TIMEOUT_SECONDS, deadline))
 
 
 class CappedResponse(aiohttp.ClientResponse):
@@ -108,11 +108,13 @@ class CappedResponse(aiohttp.ClientResponse):
         return self._body
 
 
-def aiohttp_session(**kwargs: Any) -> aiohttp.ClientSession:
+def aiohttp_session(deadline: float = CALL_DEADLINE_SECONDS, **kwargs: Any) -> aiohttp.ClientSession:
     """A session whose every exchange is bounded in time (total) and size; one per process."""
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(
-            total=CALL_DEADLINE_SECONDS, connect=CONNECT_TIMEOUT_SECONDS, sock_read=READ_TIMEOUT_SECONDS
+            total=deadline,
+            connect=min(CONNECT_TIMEOUT_SECONDS, deadline),
+            sock_read=min(READ_TIMEOUT_SECONDS, deadline),
         ),
         response_class=CappedResponse,
         **kwargs,

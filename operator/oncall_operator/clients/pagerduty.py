@@ -14,7 +14,7 @@ import functools
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +57,8 @@ PAGE_SIZE = 100  # PagerDuty's maximum for classic pagination
 OFFSET_CAP = 10_000  # classic pagination ends at offset + limit = 10,000
 MAX_PAGES = OFFSET_CAP // PAGE_SIZE
 CACHE_SECONDS = 3600.0
-ATTEMPTS = 4  # per request: the first try and three retries of 5xx / network failures
+DIRECTORY_THRESHOLD = 50  # past this many unknown users, one paged /users listing beats a GET each
+ATTEMPTS = 3  # per request: the first try and two quick retries; the resource's backoff does the rest
 BATCH_DEADLINE_SECONDS = 120.0  # a caller of a batched read is answered by then, whatever happens
 
 
@@ -134,6 +135,7 @@ class PagerDuty:
         ca_file: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         threads: int = 8,
+        deadline: float = CALL_DEADLINE_SECONDS,
     ):
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.batch_window = batch_window
@@ -141,15 +143,17 @@ class PagerDuty:
         self.ca_file = ca_file
         self._accounts: dict[str, PagerDutyAccount] = {}
         self._clock = clock
+        self.deadline = deadline
         # Our own threads: a hung exchange never starves the Kubernetes client's.
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
 
     def account(self, token: str) -> PagerDutyAccount:
         key = hashlib.sha256(token.encode()).hexdigest()  # never keep tokens as dict keys in dumps
         if key not in self._accounts:
-            client = MeteredRestClient(token, transport=BoundedTransport(trust_store(self.ca_file)))
+            transport = BoundedTransport(trust_store(self.ca_file), deadline=self.deadline)
+            client = MeteredRestClient(token, transport=transport)
             client.url = self.base_url
-            client.timeout = httpx_timeout()  # type: ignore[assignment]
+            client.timeout = httpx_timeout(self.deadline)  # type: ignore[assignment]
             # The SDK returns at once any status listed here when its attempt budget is below zero,
             # and raises on the first network error: every retry is ours, awaited, never slept in a thread.
             client.retry = {status: 1 for status in (429, 500, 502, 503, 504)}
@@ -172,9 +176,7 @@ class PagerDuty:
                 RATE_LIMIT_WAITS.labels("pagerduty", what).inc()
                 RATE_LIMIT_WAIT_SECONDS.labels("pagerduty").inc(waited)
             try:
-                return await asyncio.wait_for(
-                    loop.run_in_executor(self._executor, fn), CALL_DEADLINE_SECONDS + 5
-                )
+                return await asyncio.wait_for(loop.run_in_executor(self._executor, fn), self.deadline + 5)
             except pagerduty.HttpError as error:
                 status = error.response.status_code if error.response is not None else 0
                 if status == 429:
@@ -195,7 +197,7 @@ class PagerDuty:
                     f"PagerDuty did not answer {what} ({type(failure).__name__})",
                     reason=R.PAGERDUTY_UNAVAILABLE,
                 ) from failure
-            await asyncio.sleep(min(10.0, 0.5 * 2**failures) * (0.5 + random.random()))
+            await asyncio.sleep(min(10.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
         raise RateLimited(f"PagerDuty kept rate-limiting {what}")
 
     def _pause(self, account: PagerDutyAccount, response: Any) -> None:
@@ -513,6 +515,31 @@ class PagerDuty:
         email = user.get("email") if isinstance(user.get("email"), str) else None
         account.emails[user_id] = (self._clock(), email)
         return email
+
+    async def emails_of(self, token: str, user_ids: Collection[str]) -> dict[str, str | None]:
+        """Emails of many users: one listing of the account's users when that is cheaper than a
+        request each (past DIRECTORY_THRESHOLD uncached users), else one request each."""
+        account = self.account(token)
+        now = self._clock()
+        result: dict[str, str | None] = {}
+        missing = []
+        for user_id in user_ids:
+            cached = account.emails.get(user_id)
+            if cached and now - cached[0] < CACHE_SECONDS:
+                result[user_id] = cached[1]
+            else:
+                missing.append(user_id)
+        if len(missing) > DIRECTORY_THRESHOLD:
+            for user in await self.list_all(token, "/users", "users", "GET /users", priority=1e12):
+                if isinstance(user.get("id"), str):
+                    email = user.get("email")
+                    account.emails[user["id"]] = (now, email if isinstance(email, str) else None)
+            for user_id in missing:
+                result[user_id] = account.emails.setdefault(user_id, (now, None))[1]
+        else:
+            found = await asyncio.gather(*(self.email_of(token, user_id) for user_id in missing))
+            result.update(zip(missing, found, strict=True))
+        return result
 
     def forget_email(self, token: str, user_id: str) -> None:
         self.account(token).emails.pop(user_id, None)

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +22,10 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackResponse
 
 from oncall_operator.api.reasons import ExternalReason as R
-from oncall_operator.clients.http_limits import aiohttp_session
+from oncall_operator.clients.http_limits import CALL_DEADLINE_SECONDS, aiohttp_session
 from oncall_operator.clients.ratelimit import PriorityRateLimiter
 from oncall_operator.clients.slack_limits import POST_MESSAGE_PER_CHANNEL, READ_METHODS, per_minute
 from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
@@ -48,7 +49,8 @@ from oncall_operator.metrics import (
 USER_CACHE_SECONDS = 3600.0
 NEGATIVE_CACHE_SECONDS = 600.0
 GROUP_CACHE_SECONDS = 60.0
-READ_ATTEMPTS = 4
+DIRECTORY_THRESHOLD = 20  # past this many unknown emails, read the directory instead of looking each up
+READ_ATTEMPTS = 3  # a read's first try and two quick retries; the resource's backoff does the rest
 MAX_PAGES = 200  # users.list at 1,000 per page: 200,000 users
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
@@ -78,6 +80,7 @@ class GroupState:
     enabled: bool
     name: str = ""
     description: str = ""
+    channels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -93,6 +96,11 @@ class SlackWorkspace:
     members: dict[str, list[str]] = field(default_factory=dict)
     groups_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     team_id: str | None = None
+
+
+def email_key(email: str) -> str:
+    """Caches are keyed by a digest: the process never keeps an address longer than a request."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def _invalid(method: str, problem: str) -> Transient:
@@ -125,8 +133,10 @@ class Slack:
         *,
         rate_limit_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        deadline: float = CALL_DEADLINE_SECONDS,
     ):
         self.base_url = base_url or AsyncWebClient.BASE_URL
+        self.deadline = deadline
         # >1 only where the server's limits are scaled too (sandbox benchmarks at accelerated time).
         self.rate_limit_scale = rate_limit_scale
         self._workspaces: dict[str, SlackWorkspace] = {}
@@ -137,7 +147,7 @@ class Slack:
         key = hashlib.sha256(token.encode()).hexdigest()
         if key not in self._workspaces:
             if self._session is None or self._session.closed:
-                self._session = aiohttp_session()
+                self._session = aiohttp_session(self.deadline)
             client = AsyncWebClient(
                 token=token,
                 base_url=self.base_url,
@@ -181,15 +191,25 @@ class Slack:
                 else:
                     response = await workspace.client.api_call(method, data=params)
             except SlackApiError as error:
-                outcome = self._refused(method, error, limiter)
-                if outcome is None:
-                    continue  # rate limited: the limiter waits as the server asked
-                failure: OperatorError = outcome
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+                if not isinstance(error.response, SlackResponse):  # the SDK could not read the body
+                    API_REQUESTS.labels("slack", method, "invalid_response").inc()
+                    failure: OperatorError = _invalid(method, "is not JSON")
+                    failure.__cause__ = error
+                else:
+                    outcome = self._refused(method, error, limiter)
+                    if outcome is None:
+                        continue  # rate limited: the limiter waits as the server asked
+                    failure = outcome
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 API_REQUESTS.labels("slack", method, "connection_error").inc()
                 failure = Transient(
                     f"Slack unreachable for {method} ({type(error).__name__})", reason=R.SLACK_UNAVAILABLE
                 )
+                failure.__cause__ = error
+            except (ValueError, TypeError, AttributeError, KeyError) as error:
+                # The SDK choked on the body (plain text, a JSON string...): not what Slack documents.
+                API_REQUESTS.labels("slack", method, "invalid_response").inc()
+                failure = _invalid(method, f"could not be read ({type(error).__name__})")
                 failure.__cause__ = error
             else:
                 API_REQUESTS.labels("slack", method, str(response.status_code)).inc()
@@ -198,12 +218,13 @@ class Slack:
                 return dict(response.data)
             # Reads are retried here with growing, jittered backoff; writes go back to the caller,
             # which checks whether they landed.
-            if not isinstance(failure, Transient) or not reading:
+            # A garbled answer usually repeats: leave it to the resource's backoff.
+            if not isinstance(failure, Transient) or not reading or failure.reason == R.INVALID_RESPONSE:
                 raise failure
             failures += 1
             if failures >= READ_ATTEMPTS:
                 raise failure
-            await asyncio.sleep(min(10.0, 0.5 * 2**failures) * (0.5 + random.random()))
+            await asyncio.sleep(min(10.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
         raise RateLimited(f"Slack kept rate-limiting {method}")
 
     def _refused(
@@ -263,23 +284,46 @@ class Slack:
 
     async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_email
-        return await self._lookup_user(token, cache, email, "users.lookupByEmail", email=email)
+        return await self._lookup_user(token, cache, email_key(email), "users.lookupByEmail", email=email)
 
     async def user_by_id(self, token: str, user_id: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_id
         return await self._lookup_user(token, cache, user_id, "users.info", user=user_id)
 
+    async def accounts_by_email(self, token: str, emails: Collection[str]) -> dict[str, SlackAccount | None]:
+        """Accounts for many emails: one paged users.list (Tier 2, 1,000 a page) when more than
+        DIRECTORY_THRESHOLD are unknown - 60 lookups at Tier 3 take over a minute - else a lookup each.
+        The directory read also knows deactivated accounts, which a lookup reports as missing."""
+        workspace = self.workspace(token)
+        now = self._clock()
+        result: dict[str, SlackAccount | None] = {}
+        missing = []
+        for email in emails:
+            cached = workspace.users_by_email.get(email_key(email))
+            if cached and now - cached[0] < (USER_CACHE_SECONDS if cached[1] else NEGATIVE_CACHE_SECONDS):
+                result[email] = cached[1]
+            else:
+                missing.append(email)
+        if len(missing) > DIRECTORY_THRESHOLD:
+            for user in await self.list_users(token):
+                profile = user.get("profile") if isinstance(user, dict) else None
+                address = profile.get("email") if isinstance(profile, dict) else None
+                if isinstance(address, str) and address:
+                    workspace.users_by_email[email_key(address)] = (now, account_of(user, "users.list"))
+            for email in missing:
+                result[email] = workspace.users_by_email.setdefault(email_key(email), (now, None))[1]
+        else:
+            found = await asyncio.gather(*(self.user_by_email(token, email) for email in missing))
+            result.update(zip(missing, found, strict=True))
+        return result
+
     def forget_user(self, token: str, *, email: str | None = None, user_id: str | None = None) -> None:
         """Drops cached lookups a fresh answer contradicted (e.g. a deactivated member)."""
         workspace = self.workspace(token)
         if email is not None:
-            workspace.users_by_email.pop(email, None)
+            workspace.users_by_email.pop(email_key(email), None)
         if user_id is not None:
             workspace.users_by_id.pop(user_id, None)
-
-    def cached_account(self, token: str, email: str) -> SlackAccount | None:
-        entry = self.workspace(token).users_by_email.get(email)
-        return entry[1] if entry else None
 
     async def _lookup_user(
         self,
@@ -342,11 +386,14 @@ class Slack:
                     for group in payload(data, "usergroups.list", "usergroups", list):
                         if not isinstance(group, dict) or not isinstance(group.get("id"), str):
                             raise _invalid("usergroups.list", "has a group without an id")
+                        prefs = group.get("prefs")
+                        channels = prefs.get("channels") if isinstance(prefs, dict) else None
                         groups[str(group.get("handle", ""))] = GroupState(
                             group["id"],
                             not group.get("date_delete"),
                             str(group.get("name") or ""),
                             str(group.get("description") or ""),
+                            tuple(c for c in channels or () if isinstance(c, str)),
                         )
                     workspace.groups = (self._clock(), groups)
         assert workspace.groups is not None
@@ -364,10 +411,13 @@ class Slack:
         description: str | None,
         users: list[str],
         priority: float,
+        channels: list[str] | None = None,
     ) -> GroupState:
         params: dict[str, Any] = {"name": name, "handle": handle}
         if description:
             params["description"] = description
+        if channels:
+            params["channels"] = ",".join(channels)
         try:
             data = await self.call(token, "usergroups.create", priority=priority, **params)
         finally:
@@ -379,17 +429,10 @@ class Slack:
         return group
 
     async def update_group(
-        self, token: str, group_id: str, *, name: str, description: str, priority: float
+        self, token: str, group_id: str, changes: dict[str, str], *, priority: float
     ) -> None:
-        """Name and description as the spec says (idempotent: safe to retry)."""
-        await self.call(
-            token,
-            "usergroups.update",
-            priority=priority,
-            usergroup=group_id,
-            name=name,
-            description=description,
-        )
+        """Name, description or default channels (idempotent: safe to retry)."""
+        await self.call(token, "usergroups.update", priority=priority, usergroup=group_id, **changes)
         self.forget_groups(token)
 
     async def members(self, token: str, group_id: str, *, fresh: bool = True) -> list[str]:

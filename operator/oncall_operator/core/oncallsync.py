@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from oncall_operator.api.common import rfc3339
+from oncall_operator.api.common import Condition, rfc3339
 from oncall_operator.api.oncallsync import (
     HandoffMessageRecord,
     OnCallEntry,
@@ -20,10 +20,13 @@ from oncall_operator.api.oncallsync import (
     OnCallSyncStatus,
     PlannedChanges,
     UnmappedUser,
+    UserGroupRef,
+    WhenNobodyOnCall,
 )
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core.conditions import condition, set_conditions
 from oncall_operator.core.errors import OperatorError
+from oncall_operator.core.events import EventToPost
 from oncall_operator.core.membership import (
     Plan,
     Resolution,
@@ -34,6 +37,66 @@ from oncall_operator.core.membership import (
     render_template,
     select_current,
 )
+
+_NOBODY = {
+    WhenNobodyOnCall.KEEP_LAST: "nobody is on call: the group keeps its members (whenNobodyOnCall=keepLast)",
+    WhenNobodyOnCall.DISABLE_GROUP: "nobody is on call: the group is disabled (whenNobodyOnCall=disableGroup)",
+    WhenNobodyOnCall.FALLBACK: "nobody is on call: the fallback users are the members (whenNobodyOnCall=fallback)",
+}
+MAX_IDS_IN_EVENT = 10
+
+
+def membership_event(added: Sequence[str], removed: Sequence[str]) -> EventToPost | None:
+    """An Event at each membership change, naming Slack ids only (the first few of long lists)."""
+    if not added and not removed:
+        return None
+
+    def ids(values: Sequence[str]) -> str:
+        shown = ", ".join(values[:MAX_IDS_IN_EVENT])
+        return shown + (
+            f" and {len(values) - MAX_IDS_IN_EVENT} more" if len(values) > MAX_IDS_IN_EVENT else ""
+        )
+
+    parts = ([f"added {ids(added)}"] if added else []) + ([f"removed {ids(removed)}"] if removed else [])
+    return EventToPost(False, OnCallSyncReason.MEMBERS_CHANGED, "; ".join(parts))
+
+
+def group_details_update(
+    wanted: UserGroupRef, name: str, description: str, channels: Sequence[str]
+) -> dict[str, str] | None:
+    """The usergroups.update arguments that make the group read as the spec says, or None.
+    Only what the spec sets is managed: a group adopted with create: false keeps the rest."""
+    update: dict[str, str] = {}
+    if wanted.name is not None and wanted.name != name:
+        update["name"] = wanted.name
+    if wanted.description is not None and wanted.description != description:
+        update["description"] = wanted.description
+    if wanted.channels is not None and sorted(wanted.channels) != sorted(channels):
+        update["channels"] = ",".join(wanted.channels)
+    return update or None
+
+
+def progress_status(
+    previous: OnCallSyncStatus, users: int, generation: int | None, now: datetime
+) -> OnCallSyncStatus:
+    """Shown while a first sync maps many users (reading directories can take a while)."""
+    message = f"first sync: mapping {users} on-call PagerDuty users to Slack accounts"
+    return previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": set_conditions(
+                previous.conditions,
+                Condition(
+                    type="Synced",
+                    status="Unknown",
+                    reason=OnCallSyncReason.PROGRESSING,
+                    message=message,
+                    last_transition_time=rfc3339(now),
+                    observed_generation=generation,
+                ),
+            ),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +209,15 @@ def synced_status(
             generation,
             now,
         )
+    elif resolution.nobody_on_call:
+        synced = condition(
+            "Synced",
+            True,
+            OnCallSyncReason.NOBODY_ON_CALL,
+            _NOBODY[spec.when_nobody_on_call],
+            generation,
+            now,
+        )
     else:
         synced = condition(
             "Synced", True, OnCallSyncReason.GROUP_MATCHES_ON_CALL, f"{len(members)} members", generation, now
@@ -235,7 +307,22 @@ def suspended_status(previous: OnCallSyncStatus, generation: int | None, now: da
             "observed_generation": generation,
             "conditions": set_conditions(
                 previous.conditions,
-                condition("Synced", False, CommonReason.SUSPENDED, "spec.suspend is true", generation, now),
+                condition(
+                    "Ready",
+                    False,
+                    CommonReason.SUSPENDED,
+                    "spec.suspend is true: nothing is synced",
+                    generation,
+                    now,
+                ),
+                condition(
+                    "Synced",
+                    False,
+                    CommonReason.SUSPENDED,
+                    "spec.suspend is true: nothing is synced",
+                    generation,
+                    now,
+                ),
             ),
         }
     )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,7 @@ class Scheduler:
 class DaemonState:
     """What one daemon remembers between syncs."""
 
+    logger: kopf.Logger  # Kopf's, which names the resource ([namespace/name]) in every line
     written: OnCallSyncStatus | None = None  # our last status: the watch may not have delivered it yet
     failures: int = 0
     last_problem: str | None = None
@@ -84,6 +86,7 @@ class DaemonState:
 async def keep_in_sync(
     services: Services,
     scheduler: Scheduler,
+    logger: kopf.Logger,
     body: kopf.Body,
     namespace: str,
     name: str,
@@ -93,7 +96,7 @@ async def keep_in_sync(
 ) -> None:
     wake = scheduler.wakers.setdefault(uid, asyncio.Event())
     RESOURCES.labels(KIND).inc()
-    state = DaemonState()
+    state = DaemonState(logger)
     try:
         while not stopped:
             wake.clear()
@@ -111,6 +114,9 @@ async def keep_in_sync(
                 (namespace, spec.slack.token_secret_ref.name),
             }
             if spec.suspend:
+                forget_resource(
+                    KIND, namespace, name
+                )  # suspended on purpose: no "not ready" series to alert on
                 state.written = decide.suspended_status(previous, generation, await services.clock.now())
                 await _guarded(write_status(services, ref, state.written))
                 await _wait(services, wake, stopped, None, IDLE_SECONDS)
@@ -173,7 +179,9 @@ async def _sync(
     except OperatorError as error:
         return None, error
     except Exception as error:  # a bug, or an answer nobody foresaw: a condition, never a dead daemon
-        log.exception("unexpected error in OnCallSync %s/%s", ref.namespace, ref.name)
+        # The stack without the exception's text: a message may quote an answer, and answers carry emails.
+        stack = "".join(traceback.format_tb(error.__traceback__))
+        state.logger.error("unexpected %s while syncing:\n%s", type(error).__name__, stack)
         return None, InternalError.wrap(error, "syncing")
     finally:
         SYNC_DURATION.observe(time.monotonic() - started)
@@ -196,6 +204,9 @@ async def _after_success(
     LAST_SUCCESS.labels(KIND, ref.namespace, ref.name).set(time.time())
     if state.due is not None and not spec.dry_run:
         HANDOFF_LAG.observe(max(0.0, ((await services.clock.now()) - state.due).total_seconds()))
+    members_changed = decide.membership_event(*result.changed)
+    if members_changed is not None:
+        post_event(body, members_changed)
     problem = decide.problem_of(status)
     event, state.last_problem = next_event(
         state.last_problem, problem[0] if problem else None, problem[1] if problem else ""
@@ -229,9 +240,7 @@ async def _after_failure(
         delay = OWNERSHIP_RECHECK_SECONDS
     else:
         delay = scheduler.backoff.delay(state.failures, error)
-    log.warning(
-        "OnCallSync %s/%s failed (%s); retrying in %.0fs", ref.namespace, ref.name, error.reason, delay
-    )
+    state.logger.warning("sync failed (%s); retrying in %.0fs", error.reason, delay)
     return delay
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from oncall_operator import API_GROUP, API_VERSION
 from oncall_operator.api.oncallsync import ON_CALL_SYNC, OnCallSyncSpec, OnCallSyncStatus
+from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.errors import NotFound, OperatorError
 from oncall_operator.core.ownership import Claim
@@ -43,6 +44,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     @kopf.on.update(*RESOURCE, field="spec", id="validate", registry=registry)
     async def validate_and_wake(
         reason: str,
+        body: kopf.Body,
         spec: kopf.Spec,
         meta: kopf.Meta,
         status: kopf.Status,
@@ -60,6 +62,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 previous, problems, meta.get("generation"), await services.clock.now()
             )
             patch.status.update(render_status(invalid))
+            kopf.warn(body, reason=CommonReason.INVALID_SPEC, message=problems)
             raise kopf.PermanentError(f"invalid spec: {problems}") from None
         if reason == "update":  # the daemon syncs on its own when it starts (create/resume)
             scheduler.wake(uid)
@@ -76,6 +79,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         name: str,
         uid: str,
         stopped: kopf.DaemonStopped,
+        logger: kopf.Logger,
         **kwargs: Any,
     ) -> None:
         assert namespace is not None  # OnCallSync is namespaced
@@ -83,6 +87,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         await keep_in_sync(
             services,
             scheduler,
+            logger,
             body,
             namespace,
             name,

@@ -50,6 +50,7 @@ class ResourceRef:
 
 
 ClaimsOf = Callable[[str], list[Claim]]
+PROGRESS_AFTER_USERS = 20  # a first sync mapping more users than this shows progress meanwhile
 
 
 def claim_of(body: Mapping[str, Any]) -> dict[str, Claim] | None:
@@ -91,6 +92,7 @@ class SyncResult:
     next_wake: datetime
     boundary: datetime | None
     subscription: Subscription | None
+    changed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # Slack ids added and removed
 
 
 async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
@@ -121,6 +123,8 @@ async def sync_once(
     current = select_current(shifts, selection, now)
     boundary = next_boundary(shifts, selection, now)
     known = {entry.pager_duty_user: entry.slack_user for entry in previous.on_call if entry.slack_user}
+    if previous.last_sync_time is None and len(current) > PROGRESS_AFTER_USERS:
+        await write_status(services, ref, decide.progress_status(previous, len(current), ref.generation, now))
     accounts = await _map_accounts(
         services, spec, pd_token, slack_token, {s.pagerduty_user for s, _ in current}, known
     )
@@ -145,6 +149,12 @@ async def sync_once(
     )
     group_id = group.id if group else None
     acting = not spec.dry_run and not plan.blocked_reason
+    if acting and group is not None:
+        details = decide.group_details_update(
+            spec.slack.user_group, group.name, group.description, group.channels
+        )
+        if details is not None:
+            await services.slack.update_group(slack_token, group.id, details, priority=priority)
     if acting:
         group_id = await _apply(services, spec, slack_token, group_id, plan, priority)
         if plan.writes_membership or plan.create_group:
@@ -193,7 +203,8 @@ async def sync_once(
         if spec.pager_duty.scope is Scope.ON_CALL_NOW
         else None
     )
-    return SyncResult(status, next_wake, boundary, subscription)
+    changed = (plan.add, plan.remove) if acting and plan.writes_membership else ((), ())
+    return SyncResult(status, next_wake, boundary, subscription, changed)
 
 
 async def _check_ownership(
@@ -262,15 +273,18 @@ async def _map_accounts(
     each one had at the last sync: Slack's email lookup finds no deactivated account, so when it
     misses, the old id tells a deactivated account from none at all."""
     overrides = {o.pager_duty_user: o.slack_user for o in spec.user_mapping.overrides}
+    by_email = sorted(users - set(overrides))
+    emails = await services.pagerduty.emails_of(pd_token, by_email)
+    accounts = await services.slack.accounts_by_email(slack_token, {e for e in emails.values() if e})
 
     async def one(user: str) -> tuple[str, SlackAccount | UnmappedReason]:
         if user in overrides:
             account = await services.slack.user_by_id(slack_token, overrides[user])
             return user, account or UnmappedReason.NO_SLACK_ACCOUNT
-        email = await services.pagerduty.email_of(pd_token, user)
+        email = emails.get(user)
         if not email:
             return user, UnmappedReason.NO_EMAIL
-        found = await services.slack.user_by_email(slack_token, email)
+        found = accounts.get(email)
         if found is None and user in known:
             former = await services.slack.user_by_id(slack_token, known[user])
             if former is not None and former.deleted:
@@ -334,6 +348,7 @@ async def _apply(
             description=user_group.description,
             users=list(plan.final_members),
             priority=priority,
+            channels=user_group.channels,
         )
         return created.id
     assert group_id is not None
