@@ -173,7 +173,10 @@ def test_only_what_the_spec_sets_about_the_group_is_managed() -> None:
     assert decide.group_details_update(adopted, "Anything", "Whatever", ["C1"]) is None
     named = UserGroupRef(handle="payments", name="Payments", channels=["C0B", "C0A"])
     assert decide.group_details_update(named, "Payments", "x", ["C0A", "C0B"]) is None
-    assert decide.group_details_update(named, "Old", "x", ["C0A"]) == {"name": "Payments", "channels": "C0B,C0A"}
+    assert decide.group_details_update(named, "Old", "x", ["C0A"]) == {
+        "name": "Payments",
+        "channels": "C0B,C0A",
+    }
 
 
 def test_a_first_sync_of_many_users_shows_progress() -> None:
