@@ -143,3 +143,31 @@ async def test_a_slack_write_that_landed_despite_an_error_is_not_sent_again(seed
     assert [u["status"] for u in updates] == [503]
     last = await slack.remove_members(scenario.SLACK_TOKEN, "S0VENDOR1", ["UCONTR1", "ULEAD"])
     assert last == {u: (ChangeState.NEEDS_PERSON, "LastUserGroupMember") for u in ("UCONTR1", "ULEAD")}
+
+
+@pytest.mark.parametrize("listing_above", [100, 0], ids=["one lookup each", "the directory in pages"])
+async def test_show_resolves_people_live_either_way(seeded: SandboxServer, listing_above: int) -> None:
+    from oncall_operator.core.cleanup.report import Person
+    from oncall_operator.kinds.cleanuprun.commands import resolve_people
+
+    pagerduty, slack = PagerDuty(seeded.pagerduty_url, ca_file=str(seeded.ca_file)), Slack(seeded.slack_url)
+    OPEN.append((pagerduty, slack))
+    seeded.control.clear_requests()
+    people = await resolve_people(
+        pagerduty,
+        slack,
+        scenario.PD_TOKEN,
+        scenario.SLACK_TOKEN,
+        ["PGONE01", "PNOSUCH"],
+        ["UGONE02", "UNOSUCH"],
+        listing_above=listing_above,
+    )
+    assert people == {
+        "PGONE01": Person("pgone01", "gone1@example.test"),
+        "PNOSUCH": Person(None, None),
+        "UGONE02": Person("ugone02", "Gone2@Example.test"),
+        "UNOSUCH": Person(None, None),
+    }
+    methods = {r["method"] for r in seeded.control.requests()}
+    expected = {"GET /users", "users.list"} if listing_above == 0 else {"GET /users/{id}", "users.info"}
+    assert methods == expected

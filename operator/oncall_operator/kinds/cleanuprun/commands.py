@@ -26,6 +26,7 @@ from oncall_operator.core.errors import NotFound, OperatorError
 from oncall_operator.core.status import parse_status
 
 LOOKUPS_AT_ONCE = 8
+LOOKUPS_BEFORE_LISTING = 100  # more ids than this: read the directory instead of each id
 
 
 class CommandError(Exception):
@@ -79,6 +80,42 @@ async def show(kube: Kube, slack: Slack, pagerduty: PagerDuty, namespace: str, r
 
     pd_token = await secret(rule.pager_duty.token_secret_ref.name, rule.pager_duty.token_secret_ref.key)
     slack_token = await secret(rule.slack.token_secret_ref.name, rule.slack.token_secret_ref.key)
+    pd_ids = sorted({i.pagerduty_user for i in items if i.pagerduty_user})
+    slack_ids = sorted({i.slack_user for i in items if i.slack_user})
+    people = await resolve_people(pagerduty, slack, pd_token, slack_token, pd_ids, slack_ids)
+    names = await _target_names(slack, pagerduty, slack_token, pd_token, items)
+    return render(rows(items, progress, status.failures, people, names), form)
+
+
+async def resolve_people(
+    pagerduty: PagerDuty,
+    slack: Slack,
+    pd_token: str,
+    slack_token: str,
+    pd_ids: list[str],
+    slack_ids: list[str],
+    *,
+    listing_above: int = LOOKUPS_BEFORE_LISTING,
+) -> dict[str, Person]:
+    """Names and emails for ids, live: one lookup each, or - for more than `listing_above` ids - the
+    whole directory in pages, which costs less (Slack's users.info is 100 a minute, users.list pages
+    1,000). Ids not found (deleted) map to Person(None, None)."""
+    people: dict[str, Person] = {}
+    if len(pd_ids) > listing_above:
+        wanted = set(pd_ids)
+        for user in await pagerduty.list_all(pd_token, "/users", "users", "GET /users"):
+            if user.get("id") in wanted:
+                people[user["id"]] = Person(user.get("name"), user.get("email"))
+        people.update({u: Person(None, None) for u in pd_ids if u not in people})
+        pd_ids = []
+    if len(slack_ids) > listing_above:
+        wanted = set(slack_ids)
+        for user in await slack.list_users(slack_token):
+            if user.get("id") in wanted:
+                profile = user.get("profile") or {}
+                people[user["id"]] = Person(user.get("real_name") or user.get("name"), profile.get("email"))
+        people.update({u: Person(None, None) for u in slack_ids if u not in people})
+        slack_ids = []
     limit = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     async def bounded(lookup: Callable[[str], Awaitable[Person]], user: str) -> Person:
@@ -100,15 +137,12 @@ async def show(kube: Kube, slack: Slack, pagerduty: PagerDuty, namespace: str, r
         profile = found.get("profile") or {}
         return Person(found.get("real_name") or found.get("name"), profile.get("email"))
 
-    pd_ids = sorted({i.pagerduty_user for i in items if i.pagerduty_user})
-    slack_ids = sorted({i.slack_user for i in items if i.slack_user})
     found = await asyncio.gather(
         *(bounded(pd_person, user) for user in pd_ids),
         *(bounded(slack_person, user) for user in slack_ids),
     )
-    people = dict(zip([*pd_ids, *slack_ids], found, strict=True))
-    names = await _target_names(slack, pagerduty, slack_token, pd_token, items)
-    return render(rows(items, progress, status.failures, people, names), form)
+    people.update(zip([*pd_ids, *slack_ids], found, strict=True))
+    return people
 
 
 async def _target_names(
