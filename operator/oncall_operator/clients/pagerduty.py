@@ -289,7 +289,7 @@ class PagerDuty:
             if more and (not chunk or marker in seen_first):
                 raise IncompleteListing(
                     f"PagerDuty's answer to {what} claims more pages but makes no progress",
-                    reason=R.INCOMPLETE_LISTING,
+                    reason=R.INVALID_RESPONSE,
                 )
             seen_first.add(marker)
             items.extend(chunk)

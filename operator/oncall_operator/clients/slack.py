@@ -366,7 +366,7 @@ class Slack:
             if cursor in seen or not members:
                 raise IncompleteListing(
                     "Slack's answer to users.list repeats a page or makes no progress",
-                    reason=R.INCOMPLETE_LISTING,
+                    reason=R.INVALID_RESPONSE,
                 )
             seen.add(cursor)
         raise IncompleteListing(f"users.list has more than {MAX_PAGES} pages", reason=R.LISTING_TOO_LARGE)
