@@ -47,11 +47,12 @@ fi
 
 export GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOTOOLCHAIN=local GOFLAGS=-modcacherw
 export CGO_ENABLED=0
-# /usr/bin/time reports peak memory; optional.
-timed() { if [ -x /usr/bin/time ]; then /usr/bin/time -f "$1: peak RSS %M KiB, %e s" "${@:2}"; else "${@:2}"; fi; }
+# /usr/bin/time (optional) reports peak memory and CPU seconds: on a shared machine CPU
+# seconds, not wall time, compare one build with another.
+timed() { if [ -x /usr/bin/time ]; then /usr/bin/time -f "$1: peak RSS %M KiB, %e s wall, %U+%S s CPU" "${@:2}"; else "${@:2}"; fi; }
 mkdir -p "$bin.partial"
 start=$(date +%s)
-echo "control plane: building etcd/kube-apiserver/kube-controller-manager/kubectl $K8S_VERSION with $("$go_bin" version) (cold: ~15-25 min on 2 cores)" >&2
+echo "control plane: building etcd/kube-apiserver/kube-controller-manager/kubectl $K8S_VERSION with $("$go_bin" version) (cold: ~10 min on 2 idle cores, more when they are busy)" >&2
 pkg=k8s.io/component-base/version
 cpkg=k8s.io/client-go/pkg/version
 stamp="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=35 -X $pkg.gitTreeState=clean"
