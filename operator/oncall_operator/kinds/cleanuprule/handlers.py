@@ -29,7 +29,6 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     @kopf.on.create(*RESOURCE, registry=registry)
     @kopf.on.update(*RESOURCE, registry=registry)
     async def validate_and_wake(
-        reason: str,
         spec: kopf.Spec,
         meta: kopf.Meta,
         status: kopf.Status,
@@ -50,8 +49,10 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
             )
             patch.status.update(render_status(invalid))
             raise kopf.PermanentError(f"invalid spec: {problems}") from None
-        if reason == "update":  # spec or the run-now annotation changed; the daemon starts by itself
-            scheduler.wake(uid)
+        # Spec or the run-now annotation changed. Also on create/resume: a change that arrives while
+        # Kopf handles the creation is folded into it, after the daemon's first pass may have read
+        # the older body; an extra pass costs one listing of the rule's runs.
+        scheduler.wake(uid)
 
     @kopf.daemon(*RESOURCE, cancellation_timeout=10.0, registry=registry)
     async def schedule(
