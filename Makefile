@@ -74,4 +74,4 @@ bench: controlplane ## benchmarks (print figures)
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv constraints controlplane crds docs lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: help venv controlplane constraints crds docs lint test-unit test-integration test-e2e test demo bench clean

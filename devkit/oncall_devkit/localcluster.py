@@ -65,10 +65,10 @@ def _write_pki(directory: Path) -> None:
 
     ca = CertificateAuthority("oncall-operator-test-ca", days=2)
     server = ca.issue("kube-apiserver", hosts=("localhost", "127.0.0.1"), server=True)
+    controller_manager = ca.issue("kube-controller-manager", hosts=("localhost", "127.0.0.1"), server=True)
     admin = ca.issue("admin", organization="system:masters", client=True)
     sa_key = new_key()
 
-    controller_manager = ca.issue("kube-controller-manager", hosts=("localhost", "127.0.0.1"), server=True)
     (directory / "ca.crt").write_bytes(ca.certificate_pem())
     (directory / "apiserver.crt").write_bytes(server.certificate_pem())
     (directory / "apiserver.key").write_bytes(server.key_pem())

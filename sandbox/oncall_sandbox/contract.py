@@ -56,6 +56,14 @@ class KnownException:
 
 KNOWN_EXCEPTIONS: tuple[KnownException, ...] = (
     KnownException(
+        "slack-empty-history",
+        "slack",
+        "conversations.history",
+        "response",
+        r"messages|\[\] is too short|should be non-empty",
+        "the spec says a history has at least one message; an empty channel (or window) has none",
+    ),
+    KnownException(
         "slack-bearer-token",
         "slack",
         "*",

@@ -22,6 +22,7 @@ ALL_SCOPES = [
     "channels:manage",
     "groups:read",
     "chat:write",
+    "channels:history",  # lets an interrupted handoff message be checked, so it is posted exactly once
     "admin",
 ]
 # PagerDuty user -> Slack user; the rotation is PAAA -> PBBB -> PCCC, an hour each.

@@ -76,14 +76,14 @@ def test_a_handoff_is_announced_once() -> None:
     before = status_after(OnCallSyncStatus(), given, on_call("AAA"))
     said = decide.plan_announcements(given, before, on_call("BBB"), "S1")
     assert said.message == "<@UBBB> on call" and said.message_channel == "C0OPS"
-    # Once the intent is recorded (whatever became of the post), the same handoff is not announced again.
-    record = decide.message_record(said.on_call, NOW)
-    after = status_after(before, given, on_call("BBB"), handoff_message=record)
-    again = decide.plan_announcements(given, after, on_call("BBB"), "S1")
-    assert again.message is None
-    # An interrupted sync (status written with the intent, previous on-call not yet updated) neither.
-    interrupted = before.model_copy(update={"last_handoff_message": record})
-    assert decide.plan_announcements(given, interrupted, on_call("BBB"), "S1").message is None
+    # Once posted, or failed, or unknowable, the same handoff is not announced again.
+    for state in ("Posted", "Failed", "Unknown"):
+        record = decide.message_record(said, NOW).model_copy(update={"state": state})
+        after = status_after(before, given, on_call("BBB"), handoff_message=record)
+        assert decide.plan_announcements(given, after, on_call("BBB"), "S1").message is None
+        # Nor when the sync stopped before the on-call list itself was written.
+        interrupted = before.model_copy(update={"last_handoff_message": record})
+        assert decide.plan_announcements(given, interrupted, on_call("BBB"), "S1").message is None
 
 
 def test_the_topic_is_rewritten_only_when_its_text_changes() -> None:
@@ -183,3 +183,21 @@ def test_a_first_sync_of_many_users_shows_progress() -> None:
     status = decide.progress_status(OnCallSyncStatus(), 60, 1, NOW)
     synced = status.conditions[0]
     assert synced.status == "Unknown" and synced.reason == "Progressing" and "60 on-call" in synced.message
+
+
+def test_an_interrupted_message_is_checked_not_forgotten() -> None:
+    given = spec(**MESSAGE)
+    before = status_after(OnCallSyncStatus(), given, on_call("AAA"))
+    said = decide.plan_announcements(given, before, on_call("BBB"), "S1")
+    pending = decide.message_record(said, NOW)
+    assert (
+        pending.state == "Pending"
+        and pending.channel == "C0OPS"
+        and pending.digest == decide.digest("<@UBBB> on call")
+    )
+    # The operator stopped after writing the intent: the next sync finds it and asks the history.
+    stopped = status_after(before, given, on_call("BBB"), handoff_message=pending)
+    again = decide.plan_announcements(given, stopped, on_call("BBB"), "S1")
+    assert again.interrupted == pending and again.message == "<@UBBB> on call"
+    # By the time someone else is on call, the old message is moot.
+    assert decide.plan_announcements(given, stopped, on_call("CCC"), "S1").interrupted is None

@@ -357,8 +357,14 @@ class HandoffMessageRecord(CamelModel):
     """The last handoff message: recorded before it is posted, so it is never posted twice."""
 
     on_call: list[str] = Field(default_factory=list, description="The Slack user ids it announces.")
-    state: Literal["Pending", "Posted", "Failed"] = Field(
-        description="Pending: about to be posted (or the operator stopped meanwhile); never retried."
+    state: Literal["Pending", "Posted", "Failed", "Unknown"] = Field(
+        description="Pending: being posted, or the operator stopped meanwhile - the next sync looks in the "
+        "channel's history and posts it only if it is not there; Unknown: the history could not be read "
+        "(channels:history), so it is not posted again."
+    )
+    channel: str | None = Field(default=None, description="Where it is posted.")
+    digest: str | None = Field(
+        default=None, description="sha256 of its text, to find it in the channel's history."
     )
     time: str = Field(description="When it was recorded (RFC 3339).")
     reason: str | None = Field(default=None, description="Why it failed, when it did.")

@@ -132,15 +132,11 @@ class Kube:
         """Read at every use, so a rotated token is used without a restart. With `require_label`,
         only a Secret labelled CREDENTIALS_LABEL=true may be used, and an unlabelled one is reported
         exactly like a missing one (the operator is no oracle for what a namespace holds)."""
-        core = kubernetes.client.CoreV1Api(self._client)
         missing = f"Secret {name} not found"
         if require_label:
             missing += f" (or not labelled {CREDENTIALS_LABEL}=true)"
         try:
-            secret = await self._run(
-                f"reading Secret {name}",
-                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-            )
+            secret = await self._secret(namespace, name)
         except NotFound as error:
             self._secret_versions[(namespace, name)] = None
             raise Misconfigured(missing, reason=R.SECRET_NOT_FOUND) from error
@@ -162,26 +158,26 @@ class Kube:
         except (binascii.Error, UnicodeDecodeError) as error:
             raise Misconfigured(f"Secret {name} key {key} is not text", reason=R.SECRET_NOT_FOUND) from error
 
+    async def _secret(self, namespace: str, name: str) -> Any:
+        """The V1Secret; NotFound, Unauthorized or Transient otherwise."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        return await self._run(
+            f"reading Secret {name}",
+            lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+        )
+
     async def secret_version(self, namespace: str, name: str) -> str | None:
         """The Secret's resourceVersion, or None when it does not exist."""
-        core = kubernetes.client.CoreV1Api(self._client)
         try:
-            secret = await self._run(
-                f"reading Secret {name}",
-                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-            )
+            secret = await self._secret(namespace, name)
         except NotFound:
             return None
         return str(secret.metadata.resource_version) if secret.metadata else None
 
     async def read_secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """All keys of a Secret, decoded; None when it does not exist."""
-        core = kubernetes.client.CoreV1Api(self._client)
         try:
-            secret = await self._run(
-                f"reading Secret {name}",
-                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-            )
+            secret = await self._secret(namespace, name)
         except NotFound:
             return None
         return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}

@@ -367,9 +367,28 @@ class PagerDuty:
                 if not isinstance(error, Exception):
                     raise
                 continue
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_result(shifts)
+            self._answer(batch, shifts)
+
+    @staticmethod
+    def _answer(batch: list[_OnCallRequest], shifts: list[Shift]) -> None:
+        """Each caller gets the shifts of its own schedules and policies only: with a thousand callers
+        sharing one read, handing everyone everything made each round quadratic."""
+        by_schedule: dict[str, list[Shift]] = {}
+        by_policy: dict[str, list[Shift]] = {}
+        for shift in shifts:
+            if shift.schedule:
+                by_schedule.setdefault(shift.schedule, []).append(shift)
+            if shift.escalation_policy:
+                by_policy.setdefault(shift.escalation_policy, []).append(shift)
+        for request in batch:
+            if request.future.done():
+                continue
+            mine: dict[int, Shift] = {}
+            for schedule in request.schedules:
+                mine.update((id(s), s) for s in by_schedule.get(schedule, ()))
+            for policy in request.policies:
+                mine.update((id(s), s) for s in by_policy.get(policy, ()))
+            request.future.set_result(list(mine.values()))
 
     async def _answer_alone(self, account: PagerDutyAccount, request: _OnCallRequest) -> None:
         try:
@@ -377,8 +396,7 @@ class PagerDuty:
         except Exception as error:
             self._settle([request], error)
             return
-        if not request.future.done():
-            request.future.set_result(shifts)
+        self._answer([request], shifts)
 
     @staticmethod
     def _settle(batch: list[_OnCallRequest], error: BaseException) -> None:

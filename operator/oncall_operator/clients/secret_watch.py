@@ -8,13 +8,13 @@ resources whose Secret changed since they read it are woken.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from oncall_operator.clients.kube import UNSEEN, Kube, SecretRef
+from oncall_operator.clients.periodic import Periodic
 from oncall_operator.core.errors import OperatorError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class SecretWatch:
     def __init__(self, kube: Kube, interval: float = 10.0) -> None:
         self.kube, self.interval = kube, interval
         self._watchers: dict[str, _Watcher] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("secret-watch", self.check_once, lambda: self.interval)
 
     def watch(self, owner: str, secrets: Iterable[SecretRef], on_change: Callable[[], None]) -> None:
         """After each reconcile: the Secrets `owner` uses, as of its last read of them."""
@@ -60,21 +60,8 @@ class SecretWatch:
                 woken += 1
         return woken
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except Exception:  # never let it die: resyncs and retries remain
-                log.exception("checking Secrets failed")
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="secret-watch")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

@@ -96,6 +96,11 @@ class SlackWorkspace:
     members: dict[str, list[str]] = field(default_factory=dict)
     groups_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     team_id: str | None = None
+    bot_user_id: str | None = None
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def email_key(email: str) -> str:
@@ -276,11 +281,39 @@ class Slack:
 
     async def team_id(self, token: str) -> str:
         """The workspace a token belongs to (auth.test, once per token)."""
+        return (await self._identity(token))[0]
+
+    async def _identity(self, token: str) -> tuple[str, str]:
+        """(workspace, the bot's own user id), from auth.test once per token."""
         workspace = self.workspace(token)
-        if workspace.team_id is None:
+        if workspace.team_id is None or workspace.bot_user_id is None:
             data = await self.call(token, "auth.test")
             workspace.team_id = payload(data, "auth.test", "team_id", str)
-        return workspace.team_id
+            workspace.bot_user_id = payload(data, "auth.test", "user_id", str)
+        return workspace.team_id, workspace.bot_user_id
+
+    async def posted_since(self, token: str, channel: str, since: float, text_digest: str) -> bool | None:
+        """Whether the bot posted a message with this text digest in `channel` since `since` (epoch s).
+        None when the history cannot be read (a missing channels:history scope, say)."""
+        _, bot = await self._identity(token)
+        cursor = ""
+        try:
+            for _ in range(5):  # 5 pages of 200: messages since a crash a moment ago
+                params: dict[str, Any] = {"channel": channel, "oldest": f"{since - 5:.6f}", "limit": 200}
+                if cursor:
+                    params["cursor"] = cursor
+                data = await self.call(token, "conversations.history", **params)
+                for message in payload(data, "conversations.history", "messages", list):
+                    text = message.get("text") if isinstance(message, dict) else None
+                    if isinstance(text, str) and message.get("user") == bot and text_digest == _digest(text):
+                        return True
+                metadata = data.get("response_metadata")
+                cursor = metadata.get("next_cursor", "") if isinstance(metadata, dict) else ""
+                if not cursor or not data.get("has_more"):
+                    return False
+        except (Unauthorized, Misconfigured, NotFound):
+            return None
+        return None
 
     async def user_by_email(self, token: str, email: str) -> SlackAccount | None:
         cache = self.workspace(token).users_by_email

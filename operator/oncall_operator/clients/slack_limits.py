@@ -14,6 +14,7 @@ TIER_PER_MINUTE: dict[int, int] = {1: 1, 2: 20, 3: 50, 4: 100}
 METHOD_TIER: dict[str, int] = {
     "auth.test": 4,  # documented as "Special"; Slack treats it like Tier 4
     "chat.postMessage": 4,  # "Special": see POST_MESSAGE_PER_CHANNEL, the limit that binds
+    "conversations.history": 3,
     "conversations.info": 3,
     "conversations.setTopic": 2,
     "team.accessLogs": 2,
@@ -37,6 +38,7 @@ POST_MESSAGE_PER_CHANNEL = (1, 1.0)  # (messages, seconds)
 READ_METHODS = frozenset(
     {
         "auth.test",
+        "conversations.history",
         "conversations.info",
         "team.accessLogs",
         "usergroups.list",

@@ -109,6 +109,9 @@ class Announcements:
     topic_channels: tuple[str, ...]
     message: str | None  # the text to post, when who is on call changed
     message_channel: str | None
+    # A message recorded as being posted when the operator stopped: post `message` only if the
+    # channel's history does not already hold it.
+    interrupted: HandoffMessageRecord | None = None
 
 
 def plan_announcements(
@@ -134,14 +137,15 @@ def plan_announcements(
     message_due = (
         message_spec is not None and changed and (recorded is None or tuple(recorded.on_call) != on_call_now)
     )
+    interrupted = interrupted_message(previous, on_call_now) if message_spec else None
+    text = render_template(message_spec.template, context, message_spec.time_zone) if message_spec else None
     return Announcements(
         on_call=on_call_now,
         topic=topic if topic is not None and digest(topic) != previous.topic_digest else None,
         topic_channels=tuple(topic_spec.channels) if topic_spec else (),
-        message=render_template(message_spec.template, context, message_spec.time_zone)
-        if message_spec and message_due
-        else None,
-        message_channel=message_spec.channel if message_spec and message_due else None,
+        message=text if message_due or interrupted else None,
+        message_channel=message_spec.channel if message_spec and (message_due or interrupted) else None,
+        interrupted=interrupted,
     )
 
 
@@ -150,14 +154,27 @@ def digest(text: str) -> str:
 
 
 def message_record(
-    on_call: tuple[str, ...], now: datetime, failure: OperatorError | None = None
+    said: Announcements, now: datetime, failure: OperatorError | None = None
 ) -> HandoffMessageRecord:
     return HandoffMessageRecord(
-        on_call=list(on_call),
+        on_call=list(said.on_call),
         state="Failed" if failure else "Pending",
         time=rfc3339(now),
         reason=failure.reason if failure else None,
+        channel=said.message_channel,
+        digest=digest(said.message) if said.message else None,
     )
+
+
+def interrupted_message(
+    previous: OnCallSyncStatus, on_call_now: tuple[str, ...]
+) -> HandoffMessageRecord | None:
+    """A message recorded as being posted when the operator stopped, still about who is on call now:
+    it may or may not have landed, so the channel's history decides."""
+    record = previous.last_handoff_message
+    if record is None or record.state != "Pending" or not record.channel or not record.digest:
+        return None
+    return record if tuple(record.on_call) == on_call_now else None
 
 
 def synced_status(

@@ -41,5 +41,13 @@ def chat_post_message(call: Call) -> dict[str, Any]:
     }
     if blocks:
         message["blocks"] = blocks
-    call.slack.messages.append({"channel": channel.id, "text": text, "ts": ts, "blocks": blocks or []})
+    call.slack.messages.append(
+        {
+            "channel": channel.id,
+            "text": text,
+            "ts": ts,
+            "blocks": blocks or [],
+            "user": call.slack.bot_user_id,
+        }
+    )
     return {"channel": channel.id, "ts": ts, "message": message}

@@ -1,4 +1,4 @@
-"""conversations.info and conversations.setTopic, and how a channel argument is resolved."""
+"""conversations.info, .setTopic and .history, and how a channel argument is resolved."""
 
 from __future__ import annotations
 
@@ -78,3 +78,45 @@ def conversations_set_topic(call: Call) -> dict[str, Any]:
     channel.topic, channel.topic_set_by, channel.topic_last_set = topic, call.slack.bot_user_id, now
     channel.topic_history.append({"topic": topic, "time": now, "user": call.slack.bot_user_id})
     return {"channel": render_channel(call, channel)}
+
+
+HISTORY_PAGE_MAX = 999
+
+
+@METHODS.handles("conversations.history")
+def conversations_history(call: Call) -> dict[str, Any]:
+    """Newest first, `oldest`/`latest` bounds (exclusive unless `inclusive`), cursor pages."""
+    channel = find_channel(call)
+    call.require("groups:history" if channel.is_private else "channels:history")
+    if not channel.bot_is_member:
+        raise SlackError("not_in_channel")
+    oldest, latest = float(call.text("oldest", "0") or 0), float(call.text("latest", "") or 9e18)
+    inclusive = call.flag("inclusive")
+    limit = max(1, min(call.number("limit", 100), HISTORY_PAGE_MAX))
+    offset = int(call.text("cursor", "0") or 0) if call.text("cursor", "").isdigit() else 0
+
+    def within(ts: float) -> bool:
+        return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+    found = [
+        m for m in reversed(call.slack.messages) if m["channel"] == channel.id and within(float(m["ts"]))
+    ]
+    page = found[offset : offset + limit]
+    more = offset + limit < len(found)
+    return {
+        "messages": [
+            {
+                "type": "message",
+                "user": m.get("user"),
+                "text": m["text"],
+                "ts": m["ts"],
+                "team": call.slack.team_id,
+            }
+            for m in page
+        ],
+        "has_more": more,
+        "pin_count": 0,
+        "channel_actions_ts": None,
+        "channel_actions_count": 0,
+        "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+    }

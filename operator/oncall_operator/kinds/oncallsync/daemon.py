@@ -131,6 +131,13 @@ async def keep_in_sync(
                     scheduler.subscriptions.pop(uid, None)
                 else:
                     scheduler.subscriptions[uid] = result.subscription
+                if result.recheck is not None:  # a message that may not have landed: look again soon
+                    state.failures += 1
+                    await _wait(
+                        services, wake, stopped, None, scheduler.backoff.delay(state.failures, result.recheck)
+                    )
+                    state.due = None
+                    continue
                 boundary = (
                     result.boundary if result.boundary and result.boundary <= result.next_wake else None
                 )
@@ -196,7 +203,9 @@ async def _after_success(
     state: DaemonState,
 ) -> None:
     status = result.status
-    state.written, state.failures = status, 0
+    state.written = status
+    if result.recheck is None:  # a message to look for again keeps the backoff growing
+        state.failures = 0
     SYNCS.labels(ref.namespace, ref.name, "dry_run" if spec.dry_run else "success").inc()
     GROUP_MEMBERS.labels(ref.namespace, ref.name).set(status.member_count or 0)
     UNMAPPED_USERS.labels(ref.namespace, ref.name).set(len(status.unmapped))

@@ -10,14 +10,13 @@ applied at its start; a later one within one interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import time
 from collections import defaultdict
 from datetime import datetime
 
 from oncall_operator.clients.pagerduty import ACCOUNT_LIMIT_PER_MINUTE, IDS_PER_REQUEST
+from oncall_operator.clients.periodic import Periodic
 from oncall_operator.core import oncallsync as decide
 from oncall_operator.core.errors import OperatorError
 from oncall_operator.kinds.oncallsync.daemon import Scheduler
@@ -32,7 +31,7 @@ LOW_PRIORITY = 1e13  # after every handoff and every first sync
 class Lookahead:
     def __init__(self, services: Services, scheduler: Scheduler) -> None:
         self.services, self.scheduler = services, scheduler
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("oncallsync-lookahead", self.refresh_once, self.interval)
 
     @property
     def subscriptions(self) -> dict[str, Subscription]:
@@ -78,22 +77,8 @@ class Lookahead:
             return False  # the resource's own next sync meets and reports it
         return decide.view_changed(sub.view, decide.view_of(shifts, sub.selection, now, sub.view.wake_at))
 
-    async def run(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                await self.refresh_once()
-            except Exception:  # never let the look-ahead die: resyncs remain the safety net
-                log.exception("look-ahead round failed")
-            await asyncio.sleep(max(0.0, self.interval() - (time.monotonic() - started)))
-
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="oncallsync-lookahead")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

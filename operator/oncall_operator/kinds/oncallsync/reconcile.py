@@ -93,6 +93,7 @@ class SyncResult:
     boundary: datetime | None
     subscription: Subscription | None
     changed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # Slack ids added and removed
+    recheck: Transient | None = None  # a handoff message that may not have landed: sync again soon
 
 
 async def write_status(services: Services, ref: ResourceRef, status: OnCallSyncStatus) -> None:
@@ -185,15 +186,32 @@ async def sync_once(
             announce_failure=failure,
         )
 
-    if acting and said.message is not None and said.message_channel is not None:
-        # Intent first: once recorded, this message is never posted again, whatever happens next.
-        record = decide.message_record(said.on_call, now)
+    post = acting and said.message is not None and said.message_channel is not None
+    recheck: Transient | None = None
+    if post and said.interrupted is not None:
+        # The operator stopped while posting: the channel's history says whether it landed.
+        assert said.interrupted.channel is not None and said.interrupted.digest is not None
+        since = datetime.fromisoformat(said.interrupted.time.replace("Z", "+00:00")).timestamp()
+        landed = await services.slack.posted_since(
+            slack_token, said.interrupted.channel, since, said.interrupted.digest
+        )
+        if landed is not False:  # there already, or unknowable: never risk a second post
+            record = said.interrupted.model_copy(update={"state": "Posted" if landed else "Unknown"})
+            post = False
+    if post:
+        assert said.message is not None and said.message_channel is not None
+        # Intent first: a recorded message is posted again only if the history shows it did not land.
+        record = decide.message_record(said, now)
         await write_status(services, ref, status_now(record))
         try:
             await services.slack.post(slack_token, said.message_channel, said.message)
             record = record.model_copy(update={"state": "Posted"})
+        except Transient as error:
+            # A 5xx or a dropped connection may have landed: the record stays Pending, and a sync soon
+            # after looks in the channel's history before posting again.
+            failure, recheck = failure or error, error
         except OperatorError as error:
-            record = decide.message_record(said.on_call, now, error)
+            record = decide.message_record(said, now, error)  # refused: nothing landed
             failure = failure or error
     status = status_now(record)
     await write_status(services, ref, status)
@@ -204,7 +222,7 @@ async def sync_once(
         else None
     )
     changed = (plan.add, plan.remove) if acting and plan.writes_membership else ((), ())
-    return SyncResult(status, next_wake, boundary, subscription, changed)
+    return SyncResult(status, next_wake, boundary, subscription, changed, recheck)
 
 
 async def _check_ownership(
