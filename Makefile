@@ -68,6 +68,7 @@ demo: controlplane ## sandbox + local control plane + operator + examples, throu
 
 bench: controlplane ## benchmarks (print figures)
 	$(WITH_BIN) $(PY) benchmarks/oncallsync_scale.py
+	$(WITH_BIN) $(PY) benchmarks/cleanup_scale.py
 	$(PY) benchmarks/sandbox_load.py
 
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)

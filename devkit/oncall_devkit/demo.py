@@ -1,4 +1,5 @@
-"""`make demo`: the sandbox, a local control plane, the operator and examples/, through a handoff.
+"""`make demo`: the sandbox, a local control plane, the operator and examples/, through a handoff,
+then a cleanup: a dry-run plan, an approval and the run's outcome.
 
 Prints what happened and leaves nothing running. With DEMO_USE_CURRENT_CONTEXT=1 it uses the
 current kube context (and the kubectl on PATH) instead of starting a control plane.
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from oncall_devkit.demo_cleanup import run_cleanup_demo
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
@@ -208,6 +210,7 @@ def main() -> int:
         say("• messages posted:")
         for message in sandbox.control.messages():
             say(f"    {message['channel']}: {message['text']}")
+        run_cleanup_demo(kubectl, env, sandbox, say, wait_for)
         say("• stopping the operator, the control plane and the sandbox; nothing is left running.")
     return 0
 

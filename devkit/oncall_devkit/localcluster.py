@@ -30,10 +30,12 @@ from typing import Any
 import yaml
 
 READY_TIMEOUT_SECONDS = 90.0
-# What kube-controller-manager runs: cascading deletion, namespace deletion, and the `default`
-# ServiceAccount (plus tokens for token Secrets) in every namespace. No workload controllers:
-# there is no kubelet, so nothing would run their Pods.
+# What kube-controller-manager runs: cascading deletion, namespace deletion, the `default`
+# ServiceAccount (plus tokens for token Secrets) in every namespace, and aggregated ClusterRoles
+# (the chart folds its roles into `view`/`edit`). No workload controllers: there is no kubelet,
+# so nothing would run their Pods.
 CONTROLLERS = (
+    "clusterrole-aggregation-controller",
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -41,6 +42,74 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    """`cleanup run | approve | show`: the user's kubeconfig; for show, the APIs from ONCALL_* variables."""
+    from oncall_operator.clients.kube import Kube, KubeConfigError, load_configuration
+    from oncall_operator.clients.pagerduty import PagerDuty
+    from oncall_operator.clients.slack import Slack
+    from oncall_operator.core.errors import OperatorError
+    from oncall_operator.kinds.cleanuprun import commands
+    from oncall_operator.runtime import QUIET_LOGGERS
+    from oncall_operator.settings import parse
+
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    async def act() -> str:
+        kube = Kube(load_configuration(args.kubeconfig, args.context))
+        try:
+            if args.verb == "run":
+                name = await commands.start_run(kube, args.namespace, args.rule, args.wait)
+                return f"cleanuprun/{name} started\n"
+            if args.verb == "approve":
+                return await commands.approve(kube, args.namespace, args.run, args.hash) + "\n"
+            settings = parse([], os.environ)
+            slack = Slack(settings.slack_url)
+            pagerduty = PagerDuty(settings.pagerduty_url, ca_file=settings.pagerduty_ca_file)
+            try:
+                return await commands.show(kube, slack, pagerduty, args.namespace, args.run, args.format)
+            finally:
+                await slack.close()
+                pagerduty.close()
+        finally:
+            kube.close()
+
+    try:
+        sys.stdout.write(asyncio.run(act()))
+    except (commands.CommandError, KubeConfigError, SettingsError) as error:
+        print(f"oncall-operator: {error}", file=sys.stderr)
+        return 1
+    except OperatorError as error:
+        print(f"oncall-operator: {error.reason}: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_cleanup(sub: Any) -> None:
+    cleanup = sub.add_parser("cleanup", help="start, approve and show CleanupRuns")
+    verbs = cleanup.add_subparsers(dest="verb", required=True)
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("-n", "--namespace", default="default", help="the namespace (default: default)")
+        parser.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+        parser.add_argument("--context", help="kubeconfig context")
+
+    run = verbs.add_parser("run", help="start a run of a CleanupRule now (sets its run-now annotation)")
+    run.add_argument("rule", help="the CleanupRule")
+    run.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the run (default 30)")
+    approve = verbs.add_parser("approve", help="approve a run's plan, named by its hash")
+    approve.add_argument("run", help="the CleanupRun")
+    approve.add_argument("--hash", required=True, help="the run's status.planHash (sha256:...)")
+    show = verbs.add_parser(
+        "show", help="a run's plan and outcomes, names and emails looked up live (ONCALL_SLACK_URL, ...)"
+    )
+    show.add_argument("run", help="the CleanupRun")
+    show.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    for verb in (run, approve, show):
+        common(verb)
+    cleanup.set_defaults(handler=_cmd_cleanup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncall-operator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"oncall-operator {__version__}")
@@ -52,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--test-kinds", action="store_true", help=argparse.SUPPRESS)
     crds.set_defaults(handler=_cmd_crds)
     sub.add_parser("version", help="print the version").set_defaults(handler=_cmd_version)
+    _add_cleanup(sub)
     return parser
 
 

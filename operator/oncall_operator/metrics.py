@@ -111,6 +111,46 @@ SERVER_WAITS_CAPPED = Counter(
 )
 
 
+# CleanupRule / CleanupRun (labels: namespace, rule, result - never people)
+CLEANUP_RUNS = Counter(
+    PREFIX + "cleanup_runs",
+    "Finished CleanupRuns by result: their final phase (Planned, Completed, Aborted, Refused, Failed).",
+    ["namespace", "rule", "result"],
+    registry=REGISTRY,
+)
+CLEANUP_USERS = Counter(
+    PREFIX + "cleanup_users",
+    "People in finished CleanupRuns by result: matched, affected (changes planned), failed (a change failed).",
+    ["namespace", "rule", "result"],
+    registry=REGISTRY,
+)
+CLEANUP_RUN_DURATION = Histogram(
+    PREFIX + "cleanup_run_duration_seconds",
+    "Time a CleanupRun spent planning and applying (waiting for approval excluded).",
+    ["namespace", "rule"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+CLEANUP_SAFETY_ABORTS = Counter(
+    PREFIX + "cleanup_safety_aborts",
+    "CleanupRuns aborted by a safety cap (maxAffected or maxAffectedPercent) before any change.",
+    ["namespace", "rule"],
+    registry=REGISTRY,
+)
+CLEANUP_AWAITING_APPROVAL = Gauge(
+    PREFIX + "cleanup_runs_awaiting_approval",
+    "CleanupRuns waiting for a person to approve their plan.",
+    ["namespace", "rule"],
+    registry=REGISTRY,
+)
+CLEANUP_APPROVAL_WAIT = Gauge(
+    PREFIX + "cleanup_oldest_approval_wait_seconds",
+    "How long the oldest CleanupRun waiting for approval has waited (0 when none waits).",
+    ["namespace", "rule"],
+    registry=REGISTRY,
+)
+
+
 def forget_resource(kind: str, namespace: str, name: str) -> None:
     """Removes the series of a resource that is gone."""
     for gauge in (RESOURCE_READY, LAST_SUCCESS):

@@ -72,6 +72,14 @@ def flag_values(args: list[str], flag: str) -> list[str]:
     return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == flag]
 
 
+def operator_role(docs: list[Manifest]) -> Manifest:
+    """The ClusterRole bound to the operator's ServiceAccount (the others are people's roles)."""
+    bound = {binding["roleRef"]["name"] for binding in of_kind(docs, "ClusterRoleBinding")}
+    roles = [role for role in of_kind(docs, "ClusterRole") if role["metadata"]["name"] in bound]
+    assert len(roles) == 1, f"expected one bound ClusterRole, got {len(roles)}"
+    return roles[0]
+
+
 def grants(role: Manifest, group: str, resource: str) -> set[str]:
     verbs: set[str] = set()
     for rule in role.get("rules", []):
@@ -99,7 +107,7 @@ def test_chart_crds_are_a_copy_of_the_generated_crds() -> None:
 def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["name"] == "oncall-operator"
-    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.1.0", "0.1.0", ">=1.29.0-0")
+    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.2.0", "0.1.0", ">=1.29.0-0")
     names = {path.name for path in CI_FILES}
     assert names == {
         "default-values.yaml",
@@ -160,7 +168,7 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
         assert selector.items() <= labels.items(), f"{doc['kind']} lacks the selector labels"
         assert (
             labels["app.kubernetes.io/managed-by"] == "Helm"
-            and labels["helm.sh/chart"] == "oncall-operator-0.1.0"
+            and labels["helm.sh/chart"] == "oncall-operator-0.2.0"
         )
 
     pod_security = pod["spec"]["securityContext"]
@@ -216,10 +224,21 @@ def test_default_is_cluster_wide_standalone(helm: Path) -> None:
     assert "--all-namespaces" in args and "--standalone" in args and "--namespace" not in args
     assert flag_values(args, "--log-format") == ["text"]
     assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
-    role = only(docs, "ClusterRole")
+    role = operator_role(docs)
     for kind in KINDS:
         assert grants(role, GROUP, kind) == {"get", "list", "watch", "patch", "update"}
         assert grants(role, GROUP, f"{kind}/status") == {"patch", "update"}
+    # Runs are created at each slot and deleted beyond the history limit.
+    assert grants(role, GROUP, "cleanupruns") == {
+        "get",
+        "list",
+        "watch",
+        "patch",
+        "update",
+        "create",
+        "delete",
+    }
+    assert grants(role, GROUP, "cleanupruns/status") == {"patch", "update"}
     assert grants(role, "", "namespaces") == {"list", "watch"}
     assert not grants(role, "kopf.dev", "clusterkopfpeerings") and not grants(
         role, "kopf.dev", "kopfpeerings"
@@ -243,9 +262,10 @@ def test_namespaced_watch_uses_a_role_per_namespace(helm: Path) -> None:
     assert sorted(binding["metadata"]["namespace"] for binding in bindings) == ["team-a", "team-b"]
     for role in roles:
         assert all(grants(role, GROUP, kind) >= {"get", "list", "watch", "patch"} for kind in KINDS)
+        assert grants(role, GROUP, "cleanupruns") >= {"create", "delete", "patch"}
         assert grants(role, "", "secrets") == {"get"}
     # The one ClusterRole is Kopf's discovery only: no kinds, no Secrets, no Events.
-    cluster_role = only(docs, "ClusterRole")
+    cluster_role = operator_role(docs)
     assert {
         (group, resource)
         for rule in cluster_role["rules"]
@@ -285,7 +305,7 @@ def test_peering_with_two_replicas(helm: Path) -> None:
     assert deployment["spec"]["replicas"] == 2
     args = container(docs)["args"]
     assert flag_values(args, "--peering") == ["oncall-operator"] and "--standalone" not in args
-    assert grants(only(docs, "ClusterRole"), "kopf.dev", "clusterkopfpeerings") == {
+    assert grants(operator_role(docs), "kopf.dev", "clusterkopfpeerings") == {
         "get",
         "list",
         "watch",
@@ -302,7 +322,7 @@ def test_namespaced_peering_uses_kopfpeerings(helm: Path) -> None:
     assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
     for role in of_kind(docs, "Role"):
         assert grants(role, "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
-    assert not grants(only(docs, "ClusterRole"), "kopf.dev", "clusterkopfpeerings")
+    assert not grants(operator_role(docs), "kopf.dev", "clusterkopfpeerings")
 
 
 def test_metrics_disabled_and_service_monitor_off_by_default(helm: Path) -> None:
@@ -350,3 +370,34 @@ def test_several_replicas_need_peering(helm: Path) -> None:
         helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "--set", "replicaCount=2"
     )
     assert result.returncode != 0 and "replicaCount > 1 requires peering.enabled=true" in result.stderr
+
+
+# --- people's roles ---
+
+
+def test_aggregated_roles_let_editors_write_rules_but_not_approve_runs(helm: Path) -> None:
+    docs = render_ci(helm, "default")
+    roles = {role["metadata"]["name"]: role for role in of_kind(docs, "ClusterRole")}
+    view, edit = roles["rel-oncall-operator-view"], roles["rel-oncall-operator-edit"]
+    approver = roles["rel-oncall-operator-cleanup-approver"]
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-edit" not in approver["metadata"]["labels"]
+    for kind in ("oncallsyncs", "cleanuprules", "cleanupruns"):
+        assert grants(view, GROUP, kind) == {"get", "list", "watch"}
+    assert grants(edit, GROUP, "cleanuprules") >= {"create", "update", "patch", "delete"}
+    # Approving is patching a run: editors may read and delete runs, never patch them.
+    assert grants(edit, GROUP, "cleanupruns") == {"get", "list", "watch", "delete", "deletecollection"}
+    assert grants(approver, GROUP, "cleanupruns") == {"get", "list", "watch", "patch"}
+    assert not grants(approver, GROUP, "cleanuprules") - {"get", "list", "watch"}
+    assert not any(grants(role, "", "secrets") for role in (view, edit, approver))
+    # Nobody's role grants status writes: only the operator writes a run's outcome.
+    assert not any(grants(role, GROUP, "cleanupruns/status") - {"get"} for role in (view, edit, approver))
+
+
+def test_peoples_roles_can_be_left_out(helm: Path) -> None:
+    docs = render_ci(
+        helm, "default", "--set", "rbac.aggregateToDefaultRoles=false,rbac.cleanupApproverRole=false"
+    )
+    assert [role["metadata"]["name"] for role in of_kind(docs, "ClusterRole")] == ["rel-oncall-operator"]

@@ -98,8 +98,12 @@ Used by the ClusterRole (cluster-wide) or by each Role (watchNamespaces).
 - apiGroups: ["oncall-operator.dev"]
   resources: ["oncallsyncs", "cleanuprules", "retentionpolicies", "deletionrequests"]
   verbs: ["get", "list", "watch", "patch", "update"]
+# CleanupRuns: created by their rule's schedule, deleted beyond its runsHistoryLimit.
 - apiGroups: ["oncall-operator.dev"]
-  resources: ["oncallsyncs/status", "cleanuprules/status", "retentionpolicies/status", "deletionrequests/status"]
+  resources: ["cleanupruns"]
+  verbs: ["get", "list", "watch", "patch", "update", "create", "delete"]
+- apiGroups: ["oncall-operator.dev"]
+  resources: ["oncallsyncs/status", "cleanuprules/status", "cleanupruns/status", "retentionpolicies/status", "deletionrequests/status"]
   verbs: ["patch", "update"]
 # Events about the handled objects (ids only, no personal data).
 - apiGroups: [""]

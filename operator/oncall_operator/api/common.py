@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -137,6 +138,15 @@ class Condition(CamelModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation the condition was set for."
     )
+
+
+def check_time_zone(value: str) -> str:
+    """An IANA time zone name the zoneinfo database knows."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return value
 
 
 def rfc3339(moment: datetime) -> str:

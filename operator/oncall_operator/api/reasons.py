@@ -33,6 +33,9 @@ class ExternalReason(StrEnum):
     KUBERNETES_UNAVAILABLE = "KubernetesUnavailable"
     RATE_LIMITED = "RateLimited"
     INVALID_RESPONSE = "InvalidResponse"  # an answer that is not what the API documents
+    INCOMPLETE_LISTING = "IncompleteListing"  # a listing that could not be read to its end
+    LISTING_TOO_LARGE = "ListingTooLarge"  # longer than paging can reach (PagerDuty's 10,000 offset cap)
+    WRONG_TOKEN_TYPE = "WrongTokenType"  # a bot token where Slack wants a person's token (team.accessLogs)
     VERIFICATION_FAILED = "VerificationFailed"  # a write did not read back as written
     INTERNAL_ERROR = "InternalError"  # a bug of ours: the exception type is named, nothing else
 

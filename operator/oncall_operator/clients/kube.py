@@ -222,5 +222,75 @@ class Kube:
         except NotFound:
             return
 
+    async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        """Creates one of our objects: True when created, False when one of that name exists (the
+        API server's 409 is how two replicas, or a restart, agree that one run per slot exists)."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        name = body.get("metadata", {}).get("name", "?")
+        try:
+            await self._run(
+                f"creating {plural}/{name}",
+                lambda: api.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, body, _request_timeout=REQUEST_TIMEOUT
+                ),
+            )
+        except Transient as error:
+            if isinstance(error.__cause__, kubernetes.client.ApiException) and error.__cause__.status == 409:
+                return False
+            raise
+        return True
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """Raises NotFound when it does not exist."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        found: Any = await self._run(
+            f"reading {plural}/{name}",
+            lambda: api.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        return dict(found)
+
+    async def list_objects(self, plural: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        listing: Any = await self._run(
+            f"listing {plural}",
+            lambda: api.list_namespaced_custom_object(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                plural,
+                label_selector=label_selector,
+                _request_timeout=REQUEST_TIMEOUT,
+            ),
+        )
+        return list(listing.get("items") or [])
+
+    async def patch_object(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the object (metadata or spec; status has patch_status)."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        patched: Any = await self._run(
+            f"patching {plural}/{name}",
+            lambda: api.patch_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, plural, name, patch, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        return dict(patched)
+
+    async def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        """Deleting what is gone already is done."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        try:
+            await self._run(
+                f"deleting {plural}/{name}",
+                lambda: api.delete_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
+                ),
+            )
+        except NotFound:
+            return
+
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]

@@ -33,6 +33,7 @@ from oncall_operator.clients.http_limits import (
 from oncall_operator.clients.ratelimit import PriorityRateLimiter
 from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
 from oncall_operator.core.errors import (
+    IncompleteListing,
     InternalError,
     Misconfigured,
     NotFound,
@@ -87,6 +88,13 @@ def _get_json(client: MeteredRestClient, path: str, params: dict[str, Any]) -> A
     if not response.is_success:
         raise pagerduty.HttpError(f"{response.status_code}", response)
     return response.json()
+
+
+def _send_json(client: MeteredRestClient, verb: str, path: str, body: dict[str, Any] | None) -> Any:
+    response = client.request(verb, path, json=body) if body is not None else client.request(verb, path)
+    if not response.is_success:
+        raise pagerduty.HttpError(f"{response.status_code}", response)
+    return response.json() if response.content else None
 
 
 def _invalid(what: str, problem: str) -> Transient:
@@ -216,6 +224,24 @@ class PagerDuty:
         """A single object (the envelope unwrapped), checked to be an object."""
         return await self._get(self.account(token), path, what, params, priority)
 
+    async def send(
+        self,
+        token: str,
+        verb: str,
+        path: str,
+        what: str,
+        *,
+        body: dict[str, Any] | None = None,
+        priority: float = 0.0,
+    ) -> Any:
+        """One write (PUT, POST, DELETE): its JSON answer, or None when empty. Only idempotent writes
+        belong here - a 5xx is sent again. A 4xx raises classified, with the SDK error (and so the
+        answer's `error` envelope) chained."""
+        account = self.account(token)
+        return await self._call(
+            account, priority, functools.partial(_send_json, account.client, verb, path, body), what
+        )
+
     async def list_all(
         self,
         token: str,
@@ -261,13 +287,19 @@ class PagerDuty:
             more = body.get("more") is True
             marker = repr(chunk[0]) if chunk else ""
             if more and (not chunk or marker in seen_first):
-                raise _invalid(what, "claims more pages but makes no progress")
+                raise IncompleteListing(
+                    f"PagerDuty's answer to {what} claims more pages but makes no progress",
+                    reason=R.INVALID_RESPONSE,
+                )
             seen_first.add(marker)
             items.extend(chunk)
             if not more:
                 return items
         # Classic pagination stops at offset + limit = 10,000: a longer listing cannot be read whole.
-        raise _invalid(what, f"lists more than PagerDuty's classic pagination reaches ({OFFSET_CAP} items)")
+        raise IncompleteListing(
+            f"{what} lists more than PagerDuty's classic pagination reaches ({OFFSET_CAP} items)",
+            reason=R.LISTING_TOO_LARGE,
+        )
 
     async def check_exists(self, token: str, kind: str, object_id: str) -> None:
         """Raises ScheduleNotFound / EscalationPolicyNotFound; cached for an hour."""

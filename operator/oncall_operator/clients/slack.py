@@ -30,6 +30,7 @@ from oncall_operator.clients.ratelimit import PriorityRateLimiter
 from oncall_operator.clients.slack_limits import POST_MESSAGE_PER_CHANNEL, READ_METHODS, per_minute
 from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
 from oncall_operator.core.errors import (
+    IncompleteListing,
     Misconfigured,
     NotFound,
     OperatorError,
@@ -68,6 +69,8 @@ _MISCONFIGURED = {
     "not_in_channel": (R.NOT_IN_CHANNEL, "the bot is not a member of the channel"),
     "name_already_exists": (R.GROUP_CONFLICT, "another user group already uses this name"),
     "too_long": (R.TOPIC_TOO_LONG, "the rendered topic is longer than Slack allows"),
+    "paid_only": (R.PLAN_UPGRADE_REQUIRED, "the Slack workspace's plan does not offer this method"),
+    "not_allowed_token_type": (R.WRONG_TOKEN_TYPE, "Slack wants a person's (xoxp-) token for this method"),
 }
 
 
@@ -398,9 +401,12 @@ class Slack:
             if not cursor:
                 return users
             if cursor in seen or not members:
-                raise _invalid("users.list", "repeats a page or makes no progress")
+                raise IncompleteListing(
+                    "Slack's answer to users.list repeats a page or makes no progress",
+                    reason=R.INVALID_RESPONSE,
+                )
             seen.add(cursor)
-        raise _invalid("users.list", f"has more than {MAX_PAGES} pages")
+        raise IncompleteListing(f"users.list has more than {MAX_PAGES} pages", reason=R.LISTING_TOO_LARGE)
 
     async def find_group(self, token: str, handle: str, *, refresh: bool = False) -> GroupState | None:
         workspace = self.workspace(token)

@@ -38,6 +38,14 @@ class RateLimited(Transient):
     default_reason = "RateLimited"
 
 
+class IncompleteListing(Transient):
+    """A listing that could not be read to its end: a page kept failing, paging made no progress, or
+    the listing is longer than the API lets anyone page (PagerDuty's 10,000 offset cap). What was read
+    is thrown away; a caller that needs everyone (a cleanup) refuses rather than act on part of it."""
+
+    default_reason = "IncompleteListing"
+
+
 class Unauthorized(OperatorError):
     """The credentials were refused or lack a permission: fix the token, its scopes or RBAC."""
 
