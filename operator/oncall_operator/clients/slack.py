@@ -495,6 +495,10 @@ class Slack:
             return list(workspace.listed_members[group_id])
         return await self.read_members(token, group_id)
 
+    def mark_written(self, token: str, group_id: str) -> None:
+        """A usergroups.list snapshot taken before now no longer tells this group's members."""
+        self.workspace(token).written_at[group_id] = self._clock()
+
     async def read_members(self, token: str, group_id: str) -> list[str]:
         """usergroups.users.list, always: what Slack holds right now."""
         workspace = self.workspace(token)
@@ -508,7 +512,6 @@ class Slack:
     async def set_members(self, token: str, group_id: str, users: list[str], *, priority: float) -> list[str]:
         """Writes the member list, then reads it back, and returns what Slack holds. A failed write is
         checked before any retry, so a write that landed despite an error is not sent twice."""
-        workspace = self.workspace(token)
         for attempt in range(3):
             try:
                 await self.call(
@@ -523,12 +526,11 @@ class Slack:
                 if error.reason not in (R.SLACK_UNAVAILABLE, R.INVALID_RESPONSE):
                     raise
                 if sorted(await self.read_members(token, group_id)) == sorted(users):
-                    workspace.written_at[group_id] = self._clock()
                     return sorted(users)  # the failed-looking write landed
                 if attempt == 2:
                     raise
             finally:
-                workspace.written_at[group_id] = self._clock()  # any snapshot before now is stale
+                self.mark_written(token, group_id)
         return await self.read_members(token, group_id)
 
     async def set_enabled(self, token: str, group_id: str, enabled: bool, *, priority: float) -> None:

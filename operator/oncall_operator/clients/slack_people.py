@@ -141,7 +141,7 @@ class SlackPeople:
     async def remove_members(self, token: str, group_id: str, users: Iterable[str]) -> dict[str, Outcome]:
         leaving = frozenset(users)
         try:
-            current = await self.slack.members(token, group_id)
+            current = await self.slack.read_members(token, group_id)
         except NotFound:
             return dict.fromkeys(leaving, (ChangeState.ALREADY_DONE, None))  # the group is gone
         removal = remove_from_members(current, leaving)
@@ -160,10 +160,13 @@ class SlackPeople:
                     usergroup=group_id,
                     users=",".join(remaining),
                 )
+                self.slack.mark_written(token, group_id)
                 group = data.get("usergroup")
                 answered = group.get("users") if isinstance(group, dict) else None
                 # An answer without the members: read them back.
-                after = answered if isinstance(answered, list) else await self.slack.members(token, group_id)
+                after = (
+                    answered if isinstance(answered, list) else await self.slack.read_members(token, group_id)
+                )
                 break
             except Transient as error:
                 if (
@@ -171,8 +174,9 @@ class SlackPeople:
                     or attempt == WRITE_ATTEMPTS - 1
                 ):
                     raise
+                self.slack.mark_written(token, group_id)  # it may have landed
                 # Did the failed-looking write land? Only send it again when it did not.
-                after = await self.slack.members(token, group_id)
+                after = await self.slack.read_members(token, group_id)
                 if not removal.removed & set(after):
                     break
         still = set(after)
