@@ -43,11 +43,13 @@ crds: $(STAMP) ## regenerate crds/*.yaml from the pydantic models
 docs: $(STAMP) ## regenerate the reference pages made from the code (docs/configuration.md, ...)
 	$(PY) -m oncall_devkit.docs
 
-lint: $(STAMP) ## ruff (lint + format check), mypy --strict, import layers
+lint: controlplane ## ruff (lint + format check), mypy --strict, import layers, hadolint, actionlint
 	$(VENV)/bin/ruff check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/ruff format --check operator sandbox devkit tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint Dockerfile
+	$$(cat $(VENV)/controlplane-bin)/actionlint -no-color .github/workflows/*.yml
 
 # Each tier builds what it needs first. A tier fails when pytest exits non-zero, including
 # exit 5 (no tests collected): make stops on any non-zero status, so keep pytest's own code here

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from support.image import image_entrypoint, image_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIP = [sys.executable, "-m", "pip"]
 BUILD_TIMEOUT_SECONDS = 300
@@ -59,6 +61,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     source.mkdir()
     shutil.copy2(REPO_ROOT / "pyproject.toml", source)
     shutil.copy2(REPO_ROOT / "README.md", source)
+    shutil.copy2(REPO_ROOT / "LICENSE", source)
     shutil.copytree(REPO_ROOT / "operator", source / "operator", ignore=COPY_IGNORE)
     shutil.copytree(REPO_ROOT / "sandbox", source / "sandbox", ignore=COPY_IGNORE)
     dist = work / "dist"
@@ -121,6 +124,21 @@ def test_operator_version_and_run_help(installed: Installed, tmp_path: Path) -> 
     assert version.strip() == f"oncall-operator {_version(REPO_ROOT)}"
     run_help = _run(installed.command("oncall-operator"), "run", "--help", cwd=tmp_path).stdout
     assert "--standalone" in run_help and "--metrics-port" in run_help
+
+
+def test_the_image_entrypoint_runs_from_the_wheel(installed: Installed, tmp_path: Path) -> None:
+    """What the container runs: the Dockerfile's ENTRYPOINT and ENV, over the wheel's venv (PATH)."""
+    command, *args = image_entrypoint()
+    env = {**image_env(), "PATH": f"{installed.venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [command, *args, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--all-namespaces" in result.stdout and "--health-port" in result.stdout
+
+
+def test_the_wheel_carries_the_license(installed: Installed) -> None:
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in _names(installed.operator_wheel))
 
 
 def test_sandbox_help(installed: Installed, tmp_path: Path) -> None:
