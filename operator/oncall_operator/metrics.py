@@ -150,12 +150,34 @@ CLEANUP_APPROVAL_WAIT = Gauge(
     registry=REGISTRY,
 )
 
+# Why a resource is not Ready: alerts tell a group conflict from an expired token by the reason
+# (an enum from api/reasons.py, never free text). One series per resource at most; none when Ready.
+NOT_READY_REASON = Gauge(
+    PREFIX + "resource_not_ready_reason",
+    "1 for the reason of the resource's Ready=False condition (absent while Ready).",
+    ["kind", "namespace", "name", "reason"],
+    registry=REGISTRY,
+)
+_not_ready_reasons: dict[tuple[str, str, str], str] = {}
+
+
+def set_not_ready_reason(kind: str, namespace: str, name: str, reason: str | None) -> None:
+    key = (kind, namespace, name)
+    previous = _not_ready_reasons.pop(key, None)
+    if previous is not None and previous != reason:
+        with contextlib.suppress(KeyError):
+            NOT_READY_REASON.remove(kind, namespace, name, previous)
+    if reason is not None:
+        _not_ready_reasons[key] = reason
+        NOT_READY_REASON.labels(kind, namespace, name, reason).set(1)
+
 
 def forget_resource(kind: str, namespace: str, name: str) -> None:
     """Removes the series of a resource that is gone."""
     for gauge in (RESOURCE_READY, LAST_SUCCESS):
         with contextlib.suppress(KeyError):
             gauge.remove(kind, namespace, name)
+    set_not_ready_reason(kind, namespace, name, None)
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:

@@ -87,48 +87,95 @@ Rejects combinations the schema cannot express.
 {{- if and .Values.metrics.service.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.service.enabled=true requires metrics.enabled=true" }}
 {{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) }}
+{{- fail "prometheusRule.enabled=true requires metrics.enabled=true" }}
+{{- end }}
+{{- if and .Values.rbac.secretNamespaces .Values.watchNamespaces }}
+{{- fail "rbac.secretNamespaces is for cluster-wide mode; with watchNamespaces Secrets are read in those namespaces only" }}
+{{- end }}
+{{- /* Watched namespaces must exist: the Roles go into them. Checked only against a cluster
+(helm install/upgrade; `helm template` cannot look up, and kube-system always exists there). */}}
+{{- if and .Values.rbac.create (lookup "v1" "Namespace" "" "kube-system") }}
+{{- range .Values.watchNamespaces }}
+{{- if not (lookup "v1" "Namespace" "" .) }}
+{{- fail (printf "watchNamespaces: namespace %q does not exist. Create it first (kubectl create namespace %s): the chart puts the operator's Role there, and does not own the namespace." . .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
-The rules for the operator's own resources, Events, Secrets and (namespaced) peering.
-Used by the ClusterRole (cluster-wide) or by each Role (watchNamespaces).
+The operator's own kinds, and what it does with them: Kopf watches each and patches its metadata
+(finalizer, progress annotations); the operator patches status (JSON merge patches: never `update`).
+Adding a kind is one entry in `kinds` (and its `/status` follows); a kind whose objects the operator
+creates or deletes (CleanupRun) lists the extra verbs in `extraVerbs`.
+*/}}
+{{- define "oncall-operator.kinds" -}}
+kinds:
+  - oncallsyncs
+  - cleanuprules
+  - cleanupruns
+extraVerbs:
+  # Created by their rule's schedule, deleted beyond its runsHistoryLimit.
+  cleanupruns: ["create", "delete"]
+{{- end }}
+
+{{/*
+The rules for the operator's resources and their Events, in each watched namespace (a Role) or
+cluster-wide (the ClusterRole). Secrets are apart (see secretRules).
 */}}
 {{- define "oncall-operator.workloadRules" -}}
-# The operator's resources: Kopf patches finalizers/annotations on the object and writes status.
+{{- $spec := include "oncall-operator.kinds" . | fromYaml }}
+{{- $plain := list }}
+{{- range $spec.kinds }}{{- if not (hasKey $spec.extraVerbs .) }}{{- $plain = append $plain . }}{{- end }}{{- end }}
+# The operator's resources: Kopf lists, watches and patches (finalizer, annotations) them.
 - apiGroups: ["oncall-operator.dev"]
-  resources: ["oncallsyncs", "cleanuprules", "retentionpolicies", "deletionrequests"]
-  verbs: ["get", "list", "watch", "patch", "update"]
-# CleanupRuns: created by their rule's schedule, deleted beyond its runsHistoryLimit.
+  resources: {{ toJson $plain }}
+  verbs: ["get", "list", "watch", "patch"]
+{{- range $kind, $verbs := $spec.extraVerbs }}
 - apiGroups: ["oncall-operator.dev"]
-  resources: ["cleanupruns"]
-  verbs: ["get", "list", "watch", "patch", "update", "create", "delete"]
+  resources: [{{ $kind | quote }}]
+  verbs: {{ toJson (concat (list "get" "list" "watch" "patch") $verbs) }}
+{{- end }}
+# Status is written by merge patch.
 - apiGroups: ["oncall-operator.dev"]
-  resources: ["oncallsyncs/status", "cleanuprules/status", "cleanupruns/status", "retentionpolicies/status", "deletionrequests/status"]
-  verbs: ["patch", "update"]
-# Events about the handled objects (ids only, no personal data).
+  resources: {{ $status := list }}{{ range $spec.kinds }}{{ $status = append $status (printf "%s/status" .) }}{{ end }}{{ toJson $status }}
+  verbs: ["patch"]
+# Events about the handled objects (ids only, no personal data); Kopf posts core/v1 Events.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create"]
-# The API tokens: Secrets referenced by each resource. Read only, by name: no list, no watch.
+{{- end }}
+
+{{/*
+Reading a namespace's own object (the `oncall-operator.dev/user-groups` annotation). In a Role this
+grants `get` on the namespace the Role lives in, and no other: the API server authorizes
+GET /api/v1/namespaces/NAME as a request in namespace NAME.
+*/}}
+{{- define "oncall-operator.namespaceRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
+{{- end }}
+
+{{/*
+The API tokens: Secrets referenced by each resource. Read only, by name: no list, no watch, no
+update. The operator also ignores any Secret without the label oncall-operator.dev/credentials=true.
+*/}}
+{{- define "oncall-operator.secretRules" -}}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
 
 {{/*
-Kopf's own needs at cluster scope: CRD discovery and the namespace list.
+Kopf's needs at cluster scope: discovering the served CRDs (their creation and upgrades while it runs).
+Namespaces are not listed: cluster-wide, Kopf does not scan them; with explicit watchNamespaces it
+falls back to exactly those names (logging "Not enough permissions to list namespaces" once).
 */}}
 {{- define "oncall-operator.clusterRules" -}}
-# Kopf: discovery of the served resources (and of the peering CRDs).
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["list", "watch"]
-# Kopf: scanning namespaces (names only).
-- apiGroups: [""]
-  resources: ["namespaces"]
   verbs: ["list", "watch"]
 {{- end }}
 
@@ -139,4 +186,18 @@ Kopf peering: the keep-alive patches the peering object; peers watch it.
 - apiGroups: ["kopf.dev"]
   resources: [{{ . | quote }}]
   verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+
+{{/*
+The image reference: [global.imageRegistry or image.registry/]repository, then @digest or :tag.
+*/}}
+{{- define "oncall-operator.image" -}}
+{{- $registry := default .Values.image.registry ((.Values.global).imageRegistry) }}
+{{- $repository := .Values.image.repository }}
+{{- if $registry }}{{ $repository = printf "%s/%s" $registry $repository }}{{ end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (include "oncall-operator.imageTag" .) }}
+{{- end }}
 {{- end }}
