@@ -65,6 +65,9 @@ test-e2e: controlplane ## the operator process against the real control plane
 
 test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
 
+rbac-golden: controlplane ## rewrite tests/e2e/golden/rbac-*.txt (the chart account's can-i --list) after a deliberate RBAC change
+	ONCALL_UPDATE_GOLDEN=1 $(WITH_BIN) $(PYTEST) tests/e2e/test_least_privilege.py -k "holds_only or reads_no_secrets"
+
 demo: controlplane ## sandbox + local control plane + operator + examples, through a handoff
 	$(WITH_BIN) $(PY) -m oncall_devkit.demo
 
@@ -76,4 +79,4 @@ bench: controlplane ## benchmarks (print figures)
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv controlplane constraints crds docs lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: help venv controlplane constraints crds docs lint rbac-golden test-unit test-integration test-e2e test demo bench clean
