@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from oncall_operator.api.remedies import TABLES
 from oncall_operator.settings import OPTIONS, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +35,34 @@ def configuration() -> str:
     return "\n".join(lines) + "\n"
 
 
-PAGES: dict[str, Callable[[], str]] = {"docs/configuration.md": configuration}
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") if text else "-"
+
+
+def troubleshooting() -> str:
+    lines = [
+        GENERATED.format(source="operator/oncall_operator/api/remedies.py"),
+        "# Troubleshooting: every condition reason, its cause and its fix",
+        "",
+        "Each resource says what is wrong in its conditions: `kubectl describe oncallsync NAME` (or",
+        "`kubectl get oncallsync NAME -o jsonpath='{.status.conditions}'`) shows `reason` and `message`; the",
+        "message names the field, method or id involved, never a person. Events repeat a problem once when",
+        "it starts and once when it is gone (`Recovered`). The alerts in [runbooks.md](runbooks.md) point",
+        "here. A fix marked `-` means the reason reports a normal state.",
+    ]
+    for table in TABLES:
+        lines += ["", f"## {table.title}", "", f"Reported in: {table.where}.", ""]
+        lines += ["| reason | cause | fix |", "|---|---|---|"]
+        for reason in table.enum:
+            remedy = table.remedies[reason]
+            lines.append(f"| `{reason}` | {_cell(remedy.cause)} | {_cell(remedy.fix)} |")
+    return "\n".join(lines) + "\n"
+
+
+PAGES: dict[str, Callable[[], str]] = {
+    "docs/configuration.md": configuration,
+    "docs/troubleshooting.md": troubleshooting,
+}
 
 
 def main(argv: list[str]) -> int:
