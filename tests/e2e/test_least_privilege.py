@@ -1,5 +1,6 @@
 """Least privilege on the real API server: the chart's rendered RBAC applied, the operator run with
-the chart ServiceAccount's own token (TokenRequest) through an OnCallSync, and the account's
+the chart ServiceAccount's own token (TokenRequest) through an OnCallSync and through CleanupRule runs
+(a dry-run plan, history pruning, an approved apply), and the account's
 `kubectl auth can-i --list` compared with a golden file (tests/e2e/golden/rbac-*.txt).
 
 Regenerate the golden files after a deliberate RBAC change: `make rbac-golden`
@@ -15,6 +16,8 @@ import os
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import yaml
 from oncall_sandbox.seed import SandboxSeed
 from oncall_sandbox.server import SandboxServer
 from support import scenario
+from support.cleanup import cleanup_seed, cleanuprule, run_now, writes
 from support.kube import REPO_ROOT, Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
 
@@ -92,6 +96,55 @@ def check_golden(name: str, actual: str) -> None:
     )
 
 
+def refused_requests(log: Path) -> list[str]:
+    """Kubernetes refusals in the operator's log, but Kopf's namespace scan (refused on purpose: it
+    falls back to the named namespaces)."""
+    return [
+        line
+        for line in log.read_text().splitlines()
+        if re.search(r"forbidden|Not enough permissions", line, re.IGNORECASE) and "namespaces" not in line
+    ]
+
+
+@contextmanager
+def operator_as_chart_account(
+    kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path
+) -> Iterator[tuple[Path, str, str]]:
+    """The chart's operator RBAC applied (watching `namespace`) and the operator run with its
+    ServiceAccount's token: yields (operator log, release, release namespace)."""
+    release_namespace = kube.create_namespace()
+    release = f"lp{uuid.uuid4().hex[:6]}"
+    docs = operator_rbac(render(release, release_namespace, "--set", f"watchNamespaces={{{namespace}}}"))
+    kube.apply(yaml.safe_dump_all(docs))
+    try:
+        create_token_secrets(kube, namespace)
+        account = f"{release}-oncall-operator"
+        kubeconfig = token_kubeconfig(kube, account, release_namespace, tmp_path / "operator.kubeconfig")
+        env = {
+            **sandbox.server.operator_env(),
+            "KUBECONFIG": str(kubeconfig),
+            "ONCALL_LOOKAHEAD_INTERVAL": "2s",
+        }
+        log = tmp_path / "operator.log"
+        subject_key = ("--subject-key-secret", "oncall-operator-subject-key")
+        with operator_process(
+            kube,
+            "-n",
+            namespace,
+            "--operator-namespace",
+            release_namespace,
+            *subject_key,
+            env=env,
+            log_path=log,
+        ) as process:
+            yield log, release, release_namespace
+            assert process.poll() is None, log.read_text()[-3000:]
+    finally:
+        for doc in docs:
+            if doc["kind"].startswith("Cluster"):
+                kube.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], check=False)
+
+
 @pytest.fixture
 def sandbox() -> Any:
     with SandboxServer(SandboxSeed.model_validate(scenario.seed())) as server:
@@ -101,14 +154,8 @@ def sandbox() -> Any:
 def test_the_chart_account_runs_an_oncallsync_and_holds_only_what_it_needs(
     kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    release_namespace = kube.create_namespace()
-    release = f"lp{uuid.uuid4().hex[:6]}"
-    docs = operator_rbac(render(release, release_namespace, "--set", f"watchNamespaces={{{namespace}}}"))
-    kube.apply(yaml.safe_dump_all(docs))
-    cluster_scoped = [doc for doc in docs if doc["kind"].startswith("Cluster")]
-    try:
-        account = f"{release}-oncall-operator"
-        user = f"system:serviceaccount:{release_namespace}:{account}"
+    with operator_as_chart_account(kube, namespace, sandbox, tmp_path) as (log, release, release_namespace):
+        user = f"system:serviceaccount:{release_namespace}:{release}-oncall-operator"
         names = {release_namespace: "RELEASE_NS", namespace: "WATCHED_NS", release: "RELEASE"}
         check_golden("rbac-namespaced-watched.txt", normalized(can_i_list(kube, user, namespace), names))
         check_golden(
@@ -116,42 +163,82 @@ def test_the_chart_account_runs_an_oncallsync_and_holds_only_what_it_needs(
         )
         check_golden("rbac-namespaced-other.txt", normalized(can_i_list(kube, user, "kube-system"), names))
 
-        create_token_secrets(kube, namespace)
-        kubeconfig = token_kubeconfig(kube, account, release_namespace, tmp_path / "operator.kubeconfig")
-        env = {
-            **sandbox.server.operator_env(),
-            "KUBECONFIG": str(kubeconfig),
-            "ONCALL_LOOKAHEAD_INTERVAL": "2s",
-        }
-        log = tmp_path / "operator.log"
-        with operator_process(
-            kube,
+        kube.apply(oncallsync("payments", namespace))
+        wait_for(lambda: sandbox.members("payments") == ["UAAA"], timeout=60, what="group synced as the SA")
+        wait_condition(kube, "payments", namespace, "Ready", "True")
+    refused = refused_requests(log)
+    assert not refused, "\n".join(refused[:20])
+
+
+def run_in_phase(kube: Kube, namespace: str, rule: str, phase: str, not_named: str = "") -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        items = json.loads(kube.kubectl("get", "cleanupruns", "-n", namespace, "-o", "json").stdout)["items"]
+        for run in items:
+            if run["metadata"]["name"] == not_named:
+                continue
+            if run["spec"]["ruleName"] == rule and (run.get("status") or {}).get("phase") == phase:
+                return dict(run)
+        return None
+
+    return wait_for(probe, timeout=60, what=f"a run of {rule} in phase {phase}")
+
+
+def test_the_chart_account_plans_prunes_and_applies_cleanup_runs(
+    kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """CleanupRule's verbs as the chart grants them: runs created (create), their status written
+    (patch), history pruned (delete), an approved plan applied."""
+    sandbox.control("POST", "load", cleanup_seed())
+    sandbox.control("DELETE", "requests")
+    with operator_as_chart_account(kube, namespace, sandbox, tmp_path) as (log, _release, _namespace):
+        kube.apply(cleanuprule("dry", namespace, annotations=run_now("1"), runsHistoryLimit=1))
+        first = run_in_phase(kube, namespace, "dry", "Planned")
+        assert first["status"]["reason"] == "DryRun" and first["status"]["counts"]["matched"] == 4
+        kube.apply(cleanuprule("dry", namespace, annotations=run_now("2"), runsHistoryLimit=1))
+        run_in_phase(kube, namespace, "dry", "Planned", not_named=first["metadata"]["name"])
+        wait_for(
+            lambda: not kube.exists("cleanuprun", first["metadata"]["name"], namespace),
+            timeout=60,
+            what="the older run pruned (runsHistoryLimit: 1)",
+        )
+        assert writes(sandbox.requests()) == []
+
+        manual = cleanuprule(
+            "manual",
+            namespace,
+            annotations=run_now(),
+            dryRun=False,
+            match={"slackAccount": ["deactivated"]},
+            actions=["removeFromPagerDutyTeams"],
+        )
+        kube.apply(manual)
+        waiting = run_in_phase(kube, namespace, "manual", "AwaitingApproval")
+        patch = json.dumps({"spec": {"approvedPlanHash": waiting["status"]["planHash"]}})
+        kube.kubectl(
+            "patch",
+            "cleanuprun",
+            waiting["metadata"]["name"],
             "-n",
             namespace,
-            "--operator-namespace",
-            release_namespace,
-            "--subject-key-secret",
-            "oncall-operator-subject-key",
-            env=env,
-            log_path=log,
-        ) as process:
-            kube.apply(oncallsync("payments", namespace))
-            wait_for(
-                lambda: sandbox.members("payments") == ["UAAA"], timeout=60, what="group synced as the SA"
-            )
-            wait_condition(kube, "payments", namespace, "Ready", "True")
-            assert process.poll() is None, log.read_text()[-3000:]
-        # Kopf's namespace scan is refused on purpose (it falls back to the named namespaces).
-        refused = [
-            line
-            for line in log.read_text().splitlines()
-            if re.search(r"forbidden|Not enough permissions", line, re.IGNORECASE)
-            and "namespaces" not in line
-        ]
-        assert not refused, "\n".join(refused[:20])
-    finally:
-        for doc in cluster_scoped:
-            kube.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], check=False)
+            "--type",
+            "merge",
+            "-p",
+            patch,
+        )
+        done = run_in_phase(kube, namespace, "manual", "Completed")["status"]
+        assert done["reason"] == "Applied" and done["counts"]["applied"] == 2
+        assert [(m, t) for m, t, _ in writes(sandbox.requests())] == [
+            ("DELETE /teams/{id}/users/{user_id}", "PTEAM01")
+        ] * 2
+        rule = wait_for(
+            lambda: (
+                (r := kube.get("cleanuprule", "manual", namespace)).get("status", {}).get("lastRuns") and r
+            ),
+            what="the rule's status written",
+        )
+        assert rule["status"]["lastRuns"][0]["name"] == waiting["metadata"]["name"]
+    refused = refused_requests(log)
+    assert not refused, "\n".join(refused[:20])
 
 
 def test_cluster_wide_account_reads_no_secrets_outside_secret_namespaces(kube: Kube, namespace: str) -> None:
