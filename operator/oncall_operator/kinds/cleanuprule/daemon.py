@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from oncall_operator.api.cleanup import CLEANUP_RULE, RUN_NOW_ANNOTATION, CleanupRuleSpec, CleanupRuleStatus
 from oncall_operator.api.cleanuprun import CLEANUP_RUN, RunTrigger
+from oncall_operator.api.common import validation_problems
 from oncall_operator.api.durations import parse_duration
 from oncall_operator.core.backoff import Backoff
 from oncall_operator.core.cleanup import rulestatus
@@ -116,7 +117,7 @@ async def _tick(
     try:
         spec = CleanupRuleSpec.model_validate(dict(body.get("spec", {})))
     except ValidationError as error:
-        problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = validation_problems(error, "spec.")
         state.written = rulestatus.invalid_rule_status(previous, problems, now, generation)
         await _write(services, namespace, name, state.written)
         return None

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from oncall_operator import API_GROUP, API_VERSION
 from oncall_operator.api.cleanup import CLEANUP_RULE, CleanupRuleSpec, CleanupRuleStatus
 from oncall_operator.api.cleanuprun import CLEANUP_RUN, RULE_UID_LABEL
+from oncall_operator.api.common import validation_problems
 from oncall_operator.core.cleanup import rulestatus
 from oncall_operator.core.status import parse_status, render_status
 from oncall_operator.kinds.cleanuprule.daemon import RuleScheduler, keep_rule
@@ -40,7 +41,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         try:
             CleanupRuleSpec.model_validate(dict(spec))
         except ValidationError as error:
-            problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            problems = validation_problems(error, "spec.")
             invalid = rulestatus.invalid_rule_status(
                 parse_status(CleanupRuleStatus, status),
                 problems,

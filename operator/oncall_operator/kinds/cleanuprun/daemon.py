@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from oncall_operator.api.cleanup import CleanupReason
 from oncall_operator.api.cleanuprun import CLEANUP_RUN, CleanupRunSpec, CleanupRunStatus, RunPhase
+from oncall_operator.api.common import validation_problems
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core.backoff import Backoff
 from oncall_operator.core.cleanup import status as run_status
@@ -95,7 +96,7 @@ async def drive_run(
             try:
                 spec = CleanupRunSpec.model_validate(dict(body.get("spec", {})))
             except ValidationError as error:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+                problems = validation_problems(error)
                 failure = Misconfigured(f"invalid spec: {problems}", reason=CommonReason.INVALID_SPEC)
                 await _finish(
                     services,

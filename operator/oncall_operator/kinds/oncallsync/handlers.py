@@ -9,6 +9,7 @@ import kopf
 from pydantic import ValidationError
 
 from oncall_operator import API_GROUP, API_VERSION
+from oncall_operator.api.common import validation_problems
 from oncall_operator.api.oncallsync import ON_CALL_SYNC, OnCallSyncSpec, OnCallSyncStatus
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core import oncallsync as decide
@@ -21,10 +22,6 @@ from oncall_operator.kinds.oncallsync.reconcile import claim_of
 from oncall_operator.services import Services
 
 RESOURCE = (API_GROUP, API_VERSION, ON_CALL_SYNC.plural)
-
-
-def validation_problems(error: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 
 def register(registry: kopf.OperatorRegistry, services: Services) -> None:
