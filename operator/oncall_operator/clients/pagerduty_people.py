@@ -29,16 +29,6 @@ BACKGROUND = 1e12  # cleanups wait behind every handoff for the account's budget
 Outcome = tuple[ChangeState, str | None]
 
 
-def _listing_failed(what: str, error: Transient) -> IncompleteListing:
-    if isinstance(error, IncompleteListing):
-        return error
-    incomplete = IncompleteListing(
-        f"{what} could not be read to its end: {error.message}", reason=R.INCOMPLETE_LISTING
-    )
-    incomplete.__cause__ = error
-    return incomplete
-
-
 def _ids(refs: Any) -> frozenset[str]:
     return frozenset(r["id"] for r in refs or [] if isinstance(r, dict) and isinstance(r.get("id"), str))
 
@@ -66,7 +56,7 @@ class PagerDutyPeople:
         try:
             return await self.pagerduty.list_all(token, path, key, what, params=params, priority=BACKGROUND)
         except Transient as error:
-            raise _listing_failed(what, error) from error
+            raise IncompleteListing.of(what, error) from error
 
     async def users(self, token: str) -> list[PagerDutyUser]:
         users = []

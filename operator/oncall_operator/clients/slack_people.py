@@ -24,16 +24,6 @@ WRITE_ATTEMPTS = 3
 Outcome = tuple[ChangeState, str | None]
 
 
-def _listing_failed(what: str, error: Transient) -> IncompleteListing:
-    if isinstance(error, IncompleteListing):
-        return error
-    incomplete = IncompleteListing(
-        f"{what} could not be read to its end: {error.message}", reason=R.INCOMPLETE_LISTING
-    )
-    incomplete.__cause__ = error
-    return incomplete
-
-
 class SlackPeople:
     def __init__(self, slack: Slack) -> None:
         self.slack = slack
@@ -42,7 +32,7 @@ class SlackPeople:
         try:
             members = await self.slack.list_users(token, priority=BACKGROUND)
         except Transient as error:
-            raise _listing_failed("users.list", error) from error
+            raise IncompleteListing.of("users.list", error) from error
         users = []
         for member in members:
             if not isinstance(member, dict) or not isinstance(member.get("id"), str):
@@ -77,7 +67,7 @@ class SlackPeople:
                 token, "usergroups.list", priority=BACKGROUND, include_users=True, include_disabled=True
             )
         except Transient as error:
-            raise _listing_failed("usergroups.list", error) from error
+            raise IncompleteListing.of("usergroups.list", error) from error
         groups: dict[str, frozenset[str]] = {}
         for group in payload(data, "usergroups.list", "usergroups", list):
             if not isinstance(group, dict) or not isinstance(group.get("id"), str):
@@ -106,7 +96,7 @@ class SlackPeople:
             try:
                 data = await self.slack.call(token, "team.accessLogs", priority=BACKGROUND, **params)
             except Transient as error:
-                raise _listing_failed("team.accessLogs", error) from error
+                raise IncompleteListing.of("team.accessLogs", error) from error
             logins = payload(data, "team.accessLogs", "logins", list)
             older = False
             for login in logins:

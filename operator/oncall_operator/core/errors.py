@@ -45,6 +45,15 @@ class IncompleteListing(Transient):
 
     default_reason = "IncompleteListing"
 
+    @classmethod
+    def of(cls, what: str, error: Transient) -> IncompleteListing:
+        """A listing that a transient failure cut short (itself when it already says so)."""
+        if isinstance(error, IncompleteListing):
+            return error
+        incomplete = cls(f"{what} could not be read to its end: {error.message}")
+        incomplete.__cause__ = error
+        return incomplete
+
 
 class Unauthorized(OperatorError):
     """The credentials were refused or lack a permission: fix the token, its scopes or RBAC."""
