@@ -172,6 +172,13 @@ def set_not_ready_reason(kind: str, namespace: str, name: str, reason: str | Non
         NOT_READY_REASON.labels(kind, namespace, name, reason).set(1)
 
 
+def report_ready(kind: str, namespace: str, name: str, ready: tuple[str, str] | None) -> None:
+    """The per-resource Ready series from the (status, reason) of its Ready condition."""
+    status, reason = ready or ("Unknown", "")
+    RESOURCE_READY.labels(kind, namespace, name).set(1 if status == "True" else 0)
+    set_not_ready_reason(kind, namespace, name, reason if status == "False" else None)
+
+
 def forget_resource(kind: str, namespace: str, name: str) -> None:
     """Removes the series of a resource that is gone."""
     for gauge in (RESOURCE_READY, LAST_SUCCESS):

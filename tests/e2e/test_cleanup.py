@@ -343,3 +343,48 @@ def test_cleanup_traffic_matches_the_official_specs(
     } <= methods, methods
     violations = validate_exchanges(exchanges, specs_dir)
     assert not violations, "\n".join(map(str, violations))
+
+
+def test_a_rule_has_ready_series_and_loses_them_when_deleted(
+    kube: Kube, namespace: str, seeded: Sandbox, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    from oncall_devkit.localcluster import free_port
+    from support.kube import operator_process
+    from support.oncall import create_token_secrets
+
+    create_token_secrets(kube, namespace)
+    port = free_port()
+
+    def scrape() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text: str = response.read().decode()
+        except OSError:
+            return ""  # not serving yet
+        return text
+
+    ready = f'oncall_operator_resource_ready{{kind="CleanupRule",name="metered",namespace="{namespace}"}} 1.0'
+    success = f'oncall_operator_last_success_timestamp_seconds{{kind="CleanupRule",name="metered",namespace="{namespace}"}}'
+    with operator_process(
+        kube,
+        "-n",
+        namespace,
+        "--metrics-port",
+        str(port),
+        env=seeded.server.operator_env(),
+        log_path=tmp_path / "op.log",
+    ):
+        kube.apply(cleanuprule("metered", namespace))
+        wait_for(
+            lambda: any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in kube.get("cleanuprule", "metered", namespace).get("status", {}).get("conditions", [])
+            ),
+            what="the rule Ready",
+        )
+        text = wait_for(lambda: (page := scrape()) and ready in page and page, what="the rule's ready series")
+        assert success in text
+        kube.kubectl("delete", "cleanuprule", "metered", "-n", namespace, "--timeout=60s")
+        wait_for(lambda: 'name="metered"' not in scrape() or None, what="the rule's series gone")

@@ -36,7 +36,14 @@ from oncall_operator.core.status import parse_status, render_status
 from oncall_operator.kinds.cleanuprule.runs import create_run, list_runs, run_manifest, snapshot
 from oncall_operator.kinds.cleanuprun.gather import People
 from oncall_operator.kinds.events import post_event
-from oncall_operator.metrics import CLEANUP_APPROVAL_WAIT, CLEANUP_AWAITING_APPROVAL, RESOURCES
+from oncall_operator.metrics import (
+    CLEANUP_APPROVAL_WAIT,
+    CLEANUP_AWAITING_APPROVAL,
+    LAST_SUCCESS,
+    RESOURCES,
+    forget_resource,
+    report_ready,
+)
 from oncall_operator.services import Services
 
 log = logging.getLogger(__name__)
@@ -103,6 +110,7 @@ async def keep_rule(
         for gauge in (CLEANUP_AWAITING_APPROVAL, CLEANUP_APPROVAL_WAIT):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        forget_resource(KIND, namespace, name)
         RESOURCES.labels(KIND).dec()
 
 
@@ -234,6 +242,10 @@ def _time(text: str | None) -> datetime | None:
 
 async def _write(services: Services, namespace: str, name: str, status: CleanupRuleStatus) -> None:
     await services.kube.patch_status(CLEANUP_RULE.plural, namespace, name, render_status(status))
+    ready = next(((c.status, c.reason) for c in status.conditions if c.type == "Ready"), None)
+    report_ready(KIND, namespace, name, ready)
+    if ready is not None and ready[0] == "True":
+        LAST_SUCCESS.labels(KIND, namespace, name).set(time.time())
 
 
 async def _wait(

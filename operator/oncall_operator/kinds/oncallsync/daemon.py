@@ -41,13 +41,12 @@ from oncall_operator.metrics import (
     HANDOFF_LAG,
     LAST_SUCCESS,
     QUEUE_DEPTH,
-    RESOURCE_READY,
     RESOURCES,
     SYNC_DURATION,
     SYNCS,
     UNMAPPED_USERS,
     forget_resource,
-    set_not_ready_reason,
+    report_ready,
 )
 from oncall_operator.services import Services
 
@@ -255,10 +254,8 @@ async def _after_failure(
 
 
 def _set_ready(ref: ResourceRef, status: OnCallSyncStatus) -> None:
-    ready = next((c for c in status.conditions if c.type == "Ready"), None)
-    RESOURCE_READY.labels(KIND, ref.namespace, ref.name).set(1 if ready and ready.status == "True" else 0)
-    not_ready = ready is not None and ready.status == "False"
-    set_not_ready_reason(KIND, ref.namespace, ref.name, ready.reason if ready and not_ready else None)
+    ready = next(((c.status, c.reason) for c in status.conditions if c.type == "Ready"), None)
+    report_ready(KIND, ref.namespace, ref.name, ready)
 
 
 async def _guarded(write: Any) -> None:
