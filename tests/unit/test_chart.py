@@ -202,8 +202,9 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
     for role in roles:
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
-        assert grants(role, "", "secrets") <= {"get"}, "secrets must be read by name only"
-    assert any(grants(role, "", "secrets") == {"get"} for role in roles)
+        # By name only (no list, no watch); delete: a DeletionRequest deletes its subject Secret.
+        assert grants(role, "", "secrets") <= {"get", "delete"}, "secrets must be read by name only"
+    assert any(grants(role, "", "secrets") >= {"get"} for role in roles)
     assert any("create" in grants(role, "", "events") for role in roles)
     assert any("create" in grants(role, "events.k8s.io", "events") for role in roles)
     assert any(
@@ -226,7 +227,9 @@ def test_default_is_cluster_wide_standalone(helm: Path) -> None:
     assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
     role = operator_role(docs)
     for kind in KINDS:
-        assert grants(role, GROUP, kind) == {"get", "list", "watch", "patch", "update"}
+        # Retention prunes finished DeletionRequests (receipts).
+        extra = {"delete"} if kind == "deletionrequests" else set()
+        assert grants(role, GROUP, kind) == {"get", "list", "watch", "patch", "update"} | extra
         assert grants(role, GROUP, f"{kind}/status") == {"patch", "update"}
     # Runs are created at each slot and deleted beyond the history limit.
     assert grants(role, GROUP, "cleanupruns") == {
@@ -263,7 +266,7 @@ def test_namespaced_watch_uses_a_role_per_namespace(helm: Path) -> None:
     for role in roles:
         assert all(grants(role, GROUP, kind) >= {"get", "list", "watch", "patch"} for kind in KINDS)
         assert grants(role, GROUP, "cleanupruns") >= {"create", "delete", "patch"}
-        assert grants(role, "", "secrets") == {"get"}
+        assert grants(role, "", "secrets") == {"get", "delete"}  # delete: subject Secrets
     # The one ClusterRole is Kopf's discovery only: no kinds, no Secrets, no Events.
     cluster_role = operator_role(docs)
     assert {

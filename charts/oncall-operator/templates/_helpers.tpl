@@ -105,10 +105,15 @@ Used by the ClusterRole (cluster-wide) or by each Role (watchNamespaces).
 - apiGroups: ["oncall-operator.dev"]
   resources: ["oncallsyncs/status", "cleanuprules/status", "cleanupruns/status", "retentionpolicies/status", "deletionrequests/status"]
   verbs: ["patch", "update"]
-# Events about the handled objects (ids only, no personal data).
+# RetentionPolicy prunes finished DeletionRequests (receipts) past their retention.
+- apiGroups: ["oncall-operator.dev"]
+  resources: ["deletionrequests"]
+  verbs: ["delete"]
+# Events about the handled objects (ids only, no personal data); listed and deleted by retention
+# and by DeletionRequests (only those the operator posted).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
@@ -116,6 +121,10 @@ Used by the ClusterRole (cluster-wide) or by each Role (watchNamespaces).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+# A DeletionRequest with deleteSubjectSecret deletes the Secret naming its subject once erased.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["delete"]
 {{- end }}
 
 {{/*
