@@ -66,7 +66,7 @@ INVENTORY: tuple[DataRecord, ...] = (
         ),
         "The cleanup log: who was matched, what was changed, what failed - so a person can review "
         "and approve a plan, and an auditor can see what was done.",
-        "30 days and at most 100 runs per rule's namespace; deleted with their rule.",
+        "30 days after they finish, and at most 100 finished runs per namespace; deleted with their rule.",
         "The person's items are redacted (`- - redacted <reasons> <changes>`); counts stay.",
         "ONCALL_RETENTION_CLEANUP_RUNS_MAX_AGE, ONCALL_RETENTION_CLEANUP_RUNS_MAX_COUNT",
     ),

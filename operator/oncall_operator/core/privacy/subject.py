@@ -24,6 +24,7 @@ class Subject:
     refs: frozenset[str]
     slack_user: str | None = None
     pagerduty_user: str | None = None
+    primary: str = ""  # the reference receipts carry: the email's when known, else an id's
 
     @property
     def tokens(self) -> frozenset[str]:

@@ -10,7 +10,7 @@ after the receipt recorded the verification.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from oncall_operator.api.common import rfc3339
 from oncall_operator.api.deletion import (
@@ -87,7 +87,7 @@ async def resolve(
         refs.append(subject_ref(key, IdentifierKind.SLACK_USER, slack_user))
     if pagerduty_user:
         refs.append(subject_ref(key, IdentifierKind.PAGERDUTY_USER, pagerduty_user))
-    return Subject(frozenset(refs), slack_user, pagerduty_user), email
+    return Subject(frozenset(refs), slack_user, pagerduty_user, primary=refs[0]), email
 
 
 async def step(
@@ -102,7 +102,7 @@ async def step(
 ) -> None:
     """Takes the request as far as it goes; raises RetryLater, or a failure of the taxonomy."""
     status = request.status
-    now = await services.clock.now()
+    now = datetime.now(UTC)  # receipts are in Kubernetes' time, as creationTimestamp and dueBy
     if status.phase is DeletionPhase.PENDING:
         await request.finalizer(hold=True)
         status.phase, status.start_time = DeletionPhase.RUNNING, rfc3339(now)
@@ -112,7 +112,7 @@ async def step(
     erase = spec.mode is DeletionMode.ERASE
     if status.verified is None:
         subject, email = await resolve(services, people, request.namespace, spec)
-        status.subject = min(subject.refs)
+        status.subject = subject.primary
         scanner = Scanner(services, namespaces)
         me = (request.namespace, request.name)
         operator_data = DeletionScope.OPERATOR_DATA in spec.scope

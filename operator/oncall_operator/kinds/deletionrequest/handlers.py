@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -59,7 +60,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     namespaces = () if services.settings.clusterwide else services.settings.namespaces
     backoff = Backoff()
 
-    @kopf.index(*RUNS, registry=registry)
+    @kopf.index(*RUNS, id="erasure_index", registry=registry)
     def erasure_index(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> dict[str, Any]:
         """Person-naming tokens (subject refs, Slack and PagerDuty ids) -> the runs holding them."""
         return {token: (namespace, name) for token in run_tokens(status)}
@@ -70,7 +71,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         created = body.get("metadata", {}).get("creationTimestamp")
         book.update(uid, phase, parse_time(created).timestamp() if created else None)
 
-    @kopf.daemon(*RESOURCE, cancellation_timeout=None, registry=registry)
+    @kopf.daemon(*RESOURCE, cancellation_timeout=None, cancellation_polling=2.0, registry=registry)
     async def drive(
         body: kopf.Body,
         namespace: str | None,
@@ -102,7 +103,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                     status,
                     CommonReason.INVALID_SPEC,
                     f"invalid spec: {error.error_count()} problem(s)",
-                    await services.clock.now(),
+                    datetime.now(UTC),
                     generation,
                 )
                 await request.save()
@@ -110,7 +111,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 return
             try:
                 await step(services, people, request, spec, created, generation, lookup, namespaces)
-                now = await services.clock.now()
+                now = datetime.now(UTC)
                 metrics.DELETION_DURATION.observe(max(0.0, (now - created).total_seconds()))
                 return
             except RetryLater:
@@ -121,7 +122,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 status.message = f"retrying: {error}"
                 await request.save()
             except OperatorError as error:
-                fail(status, error.reason, str(error), await services.clock.now(), generation)
+                fail(status, error.reason, str(error), datetime.now(UTC), generation)
                 await request.save()
                 await request.finalizer(hold=False)
                 return

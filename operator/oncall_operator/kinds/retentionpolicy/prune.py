@@ -118,8 +118,11 @@ class Retention:
         for item in objects:
             status = item.get("status") or {}
             created = _time(item["metadata"].get("creationTimestamp")) or now
-            if data is RetainedData.DELETION_RECEIPTS:
-                created = _time(status.get("completedAt")) or created
+            # Kept for maxAge after finishing: a run from its completion, a receipt from its completedAt.
+            finished_at = status.get(
+                "completedAt" if data is RetainedData.DELETION_RECEIPTS else "completionTime"
+            )
+            created = _time(finished_at) or created
             records.append(Record(item["metadata"]["name"], created, status.get("phase") in done))
         doomed = set(to_prune(records, limits[data], now))
         for name in sorted(doomed):
