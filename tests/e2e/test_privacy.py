@@ -20,81 +20,25 @@ from oncall_operator.core.subjects import IdentifierKind, subject_ref
 from oncall_sandbox.seed import SandboxSeed
 from oncall_sandbox.server import SandboxServer
 from support import scenario
-from support.cleanup import cleanuprule, rule_body
+from support.cleanup import cleanuprule
 from support.kube import Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
+from support.privacy import (
+    ERASURE_FINALIZER,
+    cleanup_run,
+    deletion_request,
+    event,
+    status_patch,
+    subject_secret,
+)
 
 pytestmark = pytest.mark.cluster
-GROUP = "oncall-operator.dev/v1alpha1"
-ERASURE_FINALIZER = "oncall-operator.dev/erasure"
 EMAIL, SLACK_ID, PD_ID = "paaa@example.test", "UAAA", "PAAA"
 KEY_TEXT = secrets.token_urlsafe(32)  # the Secret's bytes are the HMAC key
 KEY = KEY_TEXT.encode()
 REF = subject_ref(KEY, IdentifierKind.EMAIL, EMAIL)
 SHORT = REF.removeprefix("hmac-sha256:")
 OTHER = subject_ref(KEY, IdentifierKind.EMAIL, "pbbb@example.test").removeprefix("hmac-sha256:")
-
-
-def status_patch(kube: Kube, plural: str, name: str, namespace: str, status: dict[str, Any]) -> None:
-    kube.kubectl(
-        "patch", plural, name, "-n", namespace, "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": status}),
-    )  # fmt: skip
-
-
-def cleanup_run(kube: Kube, namespace: str, name: str, items: list[str], **status: Any) -> None:
-    kube.apply(
-        {
-            "apiVersion": GROUP,
-            "kind": "CleanupRun",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ruleName": "stale", "trigger": "onDemand", "rule": rule_body()},
-        }
-    )
-    status_patch(
-        kube,
-        "cleanupruns",
-        name,
-        namespace,
-        {"phase": "Completed", "targets": ["S0GROUP1"], "items": items, **status},
-    )
-
-
-def event(kube: Kube, namespace: str, name: str, message: str) -> None:
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": {"kind": "CleanupRun", "name": "run-a", "namespace": namespace},
-            "reason": "Applied",
-            "message": message,
-            "type": "Normal",
-            "source": {"component": "oncall-operator"},
-            "reportingComponent": "oncall-operator",
-            "reportingInstance": "test",
-        }
-    )
-
-
-def subject_secret(kube: Kube, namespace: str, name: str) -> None:
-    kube.kubectl("create", "secret", "generic", name, "-n", namespace, f"--from-literal=email={EMAIL}")
-
-
-def deletion_request(name: str, namespace: str, secret: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": GROUP,
-        "kind": "DeletionRequest",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "subjectSecretRef": {"name": secret},
-            "credentials": {
-                "slack": {"tokenSecretRef": {"name": "slack", "key": "bot-token"}},
-                "pagerDuty": {"tokenSecretRef": {"name": "pagerduty", "key": "token"}},
-            },
-            **spec,
-        },
-    }
 
 
 def finished(kube: Kube, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
@@ -155,7 +99,7 @@ def test_preview_lists_every_location_and_erase_leaves_nothing(
     kube: Kube, namespace: str, seeded: tuple[Sandbox, Path]
 ) -> None:
     sandbox, log = seeded
-    subject_secret(kube, namespace, "jane")
+    subject_secret(kube, namespace, "jane", EMAIL)
     kube.apply(deletion_request("preview", namespace, "jane", mode="Preview"))
     preview = finished(kube, namespace, "preview")["status"]
     assert preview["phase"] == "Completed" and preview["reason"] == "Previewed", preview
@@ -220,7 +164,7 @@ def test_a_running_request_cannot_be_deleted_until_it_finishes(
 ) -> None:
     # A run under way names the subject: the request stays Running (and holds its finalizer).
     status_patch(kube, "cleanupruns", "run-b", namespace, {"phase": "AwaitingApproval"})
-    subject_secret(kube, namespace, "jane")
+    subject_secret(kube, namespace, "jane", EMAIL)
     kube.apply(deletion_request("erase", namespace, "jane", mode="Erase"))
 
     def running() -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ so the strictest rule of any policy applies to them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,9 +69,14 @@ class Retention:
             RetainedData.USER_DIRECTORY_CACHE: Limit(timedelta(seconds=settings.retention_cache_max_age)),
         }
         self.watched = () if settings.clusterwide else settings.namespaces
+        self._lock = asyncio.Lock()  # one pass at a time: overlapping policies never prune twice
 
     async def prune(self, namespaces: tuple[str, ...]) -> PassResult:
         """A pass over `namespaces` (empty: every watched namespace)."""
+        async with self._lock:
+            return await self._prune(namespaces)
+
+    async def _prune(self, namespaces: tuple[str, ...]) -> PassResult:
         kube, now, result = self.services.kube, datetime.now(UTC), PassResult()  # Kubernetes time
         scope = namespaces or self.watched
         runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
