@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from oncall_devkit.localcluster import free_port
 from oncall_operator.core.subjects import IdentifierKind, subject_ref
 from oncall_sandbox.seed import SandboxSeed
 from oncall_sandbox.server import SandboxServer
@@ -88,7 +89,10 @@ def seeded(kube: Kube, namespace: str, tmp_path: Path) -> Iterator[tuple[Sandbox
         sandbox = Sandbox(server)
         log = tmp_path / "operator.log"
         env = {**server.operator_env(), "ONCALL_OPERATOR_NAMESPACE": namespace}
-        with operator_process(kube, "-n", namespace, env=env, log_path=log) as process:
+        port = free_port()
+        args = ("-n", namespace, "--metrics-port", str(port), "--metrics-host", "127.0.0.1")
+        with operator_process(kube, *args, env=env, log_path=log) as process:
+            (tmp_path / "metrics-port").write_text(str(port))
             kube.apply(oncallsync("oncall", namespace))
             wait_condition(kube, "oncall", namespace, "Ready", "True")
             yield sandbox, log
@@ -179,3 +183,53 @@ def test_a_running_request_cannot_be_deleted_until_it_finishes(
     status_patch(kube, "cleanupruns", "run-b", namespace, {"phase": "Completed"})
     wait_for(lambda: not kube.exists("deletionrequest", "erase", namespace), timeout=60, what="released")
     assert not any(SLACK_ID in line for line in items(kube, namespace, "run-b"))
+
+
+def test_no_email_or_token_leaks_anywhere_the_operator_writes(
+    kube: Kube, namespace: str, seeded: tuple[Sandbox, Path], tmp_path: Path
+) -> None:
+    """The scenario above at the operator's most verbose logging (-v; the SDKs' loggers stay at WARNING
+    whatever -v says, because their DEBUG lines print request parameters), then every place scanned."""
+    import urllib.request
+
+    _, log = seeded
+    subject_secret(kube, namespace, "jane", EMAIL)
+    kube.apply(deletion_request("preview", namespace, "jane", mode="Preview"))
+    finished(kube, namespace, "preview")
+    kube.apply(
+        {
+            "apiVersion": "oncall-operator.dev/v1alpha1",
+            "kind": "RetentionPolicy",
+            "metadata": {"name": "keep", "namespace": namespace},
+            "spec": {"rules": [{"data": "userDirectoryCache", "maxAge": "1h"}], "interval": "10s"},
+        }
+    )
+    kube.apply(deletion_request("erase", namespace, "jane", mode="Erase"))
+    finished(kube, namespace, "erase")
+    wait_for(lambda: (kube.get("retentionpolicy", "keep", namespace).get("status") or {}).get("lastRunTime"))
+    port = (tmp_path / "metrics-port").read_text()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    places = {
+        "log": log.read_text(),
+        # Every object the operator reads or writes here: specs, statuses, annotations, Events.
+        "objects": kube.kubectl("get", "oncall,events", "-n", namespace, "-o", "json").stdout,
+        "metrics": metrics,
+    }
+    assert "deletion_requests" in metrics and "retention_pruned" in metrics
+    needles = [
+        "@example.test",  # every email the sandbox holds
+        EMAIL,
+        scenario.SLACK_TOKEN,
+        scenario.PD_TOKEN,
+        KEY_TEXT,
+    ]
+    hits = {
+        (where, needle)
+        for where, text in places.items()
+        for needle in needles
+        if needle.lower() in text.lower()
+    }
+    assert hits == set(), hits
+    # Ids are declared (CleanupRun items, OnCallSync status): never in metric labels.
+    assert SLACK_ID not in metrics and PD_ID not in metrics
