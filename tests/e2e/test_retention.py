@@ -134,3 +134,22 @@ def _yaml(body: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(body)
+
+
+def test_deletion_request_admission(kube: Kube, namespace: str) -> None:
+    """The minimal request is accepted (scope defaults to operatorData); external scopes need credentials."""
+    minimal = {
+        "apiVersion": GROUP,
+        "kind": "DeletionRequest",
+        "metadata": {"name": "minimal", "namespace": namespace},
+        "spec": {"subjectSecretRef": {"name": "someone"}},
+    }
+    kube.apply(minimal)
+    assert kube.get("deletionrequest", "minimal", namespace)["spec"]["scope"] == ["operatorData"]
+    bad = {**minimal, "metadata": {"name": "bad", "namespace": namespace}}
+    bad["spec"] = {"subjectSecretRef": {"name": "someone"}, "scope": ["slackUserGroups"]}
+    result = kube.kubectl("apply", "-f", "-", input=_yaml(bad), check=False)
+    assert "scope slackUserGroups needs credentials.slack" in result.stderr
+    changed = {**minimal, "spec": {"subjectSecretRef": {"name": "someone-else"}}}
+    result = kube.kubectl("apply", "-f", "-", input=_yaml(changed), check=False)
+    assert "cannot be changed" in result.stderr

@@ -88,3 +88,18 @@ def test_policy_admission_shapes() -> None:
         RetentionPolicySpec.model_validate({"rules": [{"data": "events", "maxAge": "soon"}]})
     spec = DeletionRequestSpec.model_validate({"subjectSecretRef": {"name": "erase-jane"}})
     assert spec.mode == "Preview" and spec.scope == ["operatorData"]
+
+
+def test_the_examples_are_valid_specs() -> None:
+    import yaml
+
+    from support.kube import REPO_ROOT
+
+    models = {"RetentionPolicy": RetentionPolicySpec, "DeletionRequest": DeletionRequestSpec}
+    seen = set()
+    for path in ("examples/retentionpolicy.yaml", "examples/deletionrequest.yaml"):
+        for document in yaml.safe_load_all((REPO_ROOT / path).read_text()):
+            if document["kind"] in models:
+                models[document["kind"]].model_validate(document["spec"])
+                seen.add(document["kind"])
+    assert seen == set(models)

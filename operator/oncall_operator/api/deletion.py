@@ -74,12 +74,14 @@ class DeletionRequestSpec(CamelModel):
             "x-kubernetes-validations": [
                 {"rule": "self == oldSelf", "message": "a DeletionRequest cannot be changed: create another"},
                 {
-                    "rule": "!self.scope.exists(s, s == 'slackUserGroups') || has(self.credentials.slack)",
+                    "rule": "!has(self.scope) || !self.scope.exists(s, s == 'slackUserGroups') "
+                    "|| (has(self.credentials) && has(self.credentials.slack))",
                     "message": "scope slackUserGroups needs credentials.slack",
                     "reason": "FieldValueRequired",
                 },
                 {
-                    "rule": "!self.scope.exists(s, s == 'pagerDuty') || has(self.credentials.pagerDuty)",
+                    "rule": "!has(self.scope) || !self.scope.exists(s, s == 'pagerDuty') "
+                    "|| (has(self.credentials) && has(self.credentials.pagerDuty))",
                     "message": "scope pagerDuty needs credentials.pagerDuty",
                     "reason": "FieldValueRequired",
                 },
@@ -92,7 +94,7 @@ class DeletionRequestSpec(CamelModel):
         default=DeletionMode.PREVIEW, description="Erase, or Preview: report where data is, erase nothing."
     )
     scope: Annotated[list[DeletionScope], AfterValidator(no_duplicates)] = Field(
-        default_factory=lambda: [DeletionScope.OPERATOR_DATA],
+        default=[DeletionScope.OPERATOR_DATA],
         min_length=1,
         max_length=3,
         description="operatorData (everything in the inventory), slackUserGroups (the Slack user groups "
