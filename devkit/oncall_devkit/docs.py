@@ -62,7 +62,8 @@ does not declare, and no class is kept forever by default.
   personal data. `scope` adds the Slack user groups OnCallSyncs manage and PagerDuty. A person still
   on call is re-derived from PagerDuty by OnCallSync: the Slack part is refused unless `pagerDuty` is
   in scope too. Specs that name the subject are listed (namespace/name/field), never rewritten:
-  they belong to their owners. The receipt is due one month after creation (GDPR art. 12(3)).
+  they belong to their owners. The receipt is due one month after creation (GDPR art. 12(3)); the
+  chart's `privacyAlerts` (a PrometheusRule) fires when a request has been open for 7 days, or failed.
 """
 
 

@@ -404,3 +404,19 @@ def test_peoples_roles_can_be_left_out(helm: Path) -> None:
         helm, "default", "--set", "rbac.aggregateToDefaultRoles=false,rbac.cleanupApproverRole=false"
     )
     assert [role["metadata"]["name"] for role in of_kind(docs, "ClusterRole")] == ["rel-oncall-operator"]
+
+
+def test_privacy_alerts_render_valid_rules(helm: Path, controlplane_bin: Path, tmp_path: Path) -> None:
+    assert not of_kind(render(helm), "PrometheusRule")
+    docs = render(
+        helm, "--set", "privacyAlerts.enabled=true", "--set", "privacyAlerts.openRequestAlertDays=5"
+    )
+    rule = only(docs, "PrometheusRule")
+    expressions = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert "oncall_operator_deletion_oldest_open_request_age_seconds > 432000" in expressions
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rule["spec"]))
+    checked = subprocess.run(
+        [str(controlplane_bin / "promtool"), "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
