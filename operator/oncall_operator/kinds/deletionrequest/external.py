@@ -54,6 +54,10 @@ async def remove_externally(
         current = await people.pagerduty.on_call_between(pagerduty_token, now, now + timedelta(minutes=1))
         on_call = on_call or subject.pagerduty_user in current
     status.on_call = on_call
+    if DeletionScope.SLACK_USER_GROUPS in spec.scope and not subject.slack_user:
+        await record("slackUserGroups", "refused", "no Slack user found for the subject")
+    if DeletionScope.PAGERDUTY in spec.scope and not subject.pagerduty_user:
+        await record("pagerDutyUser", "refused", "no PagerDuty user found for the subject")
     if DeletionScope.SLACK_USER_GROUPS in spec.scope and credentials.slack and subject.slack_user:
         token = await services.read_credential(namespace, credentials.slack.token_secret_ref)
         for group in sorted(found.groups):

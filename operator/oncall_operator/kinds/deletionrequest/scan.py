@@ -15,6 +15,7 @@ from typing import Any
 from oncall_operator.api.cleanuprun import CLEANUP_RUN, FINISHED
 from oncall_operator.api.deletion import DELETION_REQUEST, SpecReference
 from oncall_operator.api.inventory import DataClass
+from oncall_operator.core.errors import NotFound
 from oncall_operator.core.privacy.subject import (
     ERASED_SUBJECT,
     Subject,
@@ -80,7 +81,7 @@ class Scanner:
         for namespace, name in runs:
             try:
                 run = await self.kube.get_object(CLEANUP_RUN.plural, namespace, name)
-            except Exception:  # gone meanwhile (the index follows the watch)
+            except NotFound:  # gone meanwhile (the index follows the watch)
                 continue
             status = run.get("status") or {}
             items = [str(i) for i in status.get("items") or []]
