@@ -107,7 +107,8 @@ INVENTORY: tuple[DataRecord, ...] = (
         (PersonalField("keys", "HMAC subject refs and user ids already in CleanupRun statuses"),),
         "Find a subject's records without scanning every CleanupRun (cost grows with the subject's "
         "records, not the store).",
-        "As long as the CleanupRuns it indexes (built from the watch; gone when the process stops).",
+        "As long as the CleanupRuns it indexes (primed by one listing at the first request, then kept by the "
+        "watch; gone when the process stops).",
         "Follows the CleanupRuns: a redacted item leaves the index with the next watch event.",
     ),
     DataRecord(

@@ -22,10 +22,10 @@ from oncall_operator.api.deletion import (
 from oncall_operator.api.reasons import CommonReason
 from oncall_operator.core.backoff import Backoff
 from oncall_operator.core.errors import InternalError, OperatorError, Transient
-from oncall_operator.core.privacy.subject import run_tokens
 from oncall_operator.core.status import parse_status
 from oncall_operator.kinds.cleanuprun.gather import People
 from oncall_operator.kinds.deletionrequest.daemon import RetryLater, fail, parse_time, step
+from oncall_operator.kinds.deletionrequest.index import ErasureIndex
 from oncall_operator.kinds.deletionrequest.receipt import Request
 from oncall_operator.services import Services
 
@@ -60,10 +60,20 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
     namespaces = () if services.settings.clusterwide else services.settings.namespaces
     backoff = Backoff()
 
-    @kopf.index(*RUNS, id="erasure_index", registry=registry)
-    def erasure_index(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> dict[str, Any]:
-        """Person-naming tokens (subject refs, Slack and PagerDuty ids) -> the runs holding them."""
-        return {token: (namespace, name) for token in run_tokens(status)}
+    index = ErasureIndex()
+
+    def tokens_changed(type: str, uid: str, status: kopf.Status, **_: Any) -> bool:
+        return type == "DELETED" or index.changed(uid, status)
+
+    @kopf.on.event(*RUNS, when=tokens_changed, registry=registry)
+    def run_indexed(
+        type: str, uid: str, namespace: str | None, name: str, status: kopf.Status, **_: Any
+    ) -> None:
+        """The erasure index follows the runs (progress patches do not reach here, nor the log)."""
+        if type == "DELETED":
+            index.drop(uid)
+        else:
+            index.put(uid, (namespace or "", name), status)
 
     @kopf.on.event(*RESOURCE, registry=registry)
     def seen(type: str, body: kopf.Body, uid: str, **_: Any) -> None:
@@ -77,13 +87,9 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
         namespace: str | None,
         name: str,
         stopped: kopf.DaemonStopped,
-        **kwargs: Any,
+        **_: Any,
     ) -> None:
         assert namespace is not None  # DeletionRequest is namespaced
-        erasure_index: kopf.Index[str, Any] = kwargs["erasure_index"]  # Kopf passes indexes by name
-
-        def lookup(token: str) -> list[tuple[str, str]]:
-            return list(erasure_index.get(token, ()))
 
         failures = 0
         while True:
@@ -110,7 +116,8 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 await request.finalizer(hold=False)
                 return
             try:
-                await step(services, people, request, spec, created, generation, lookup, namespaces)
+                await index.prime(services, namespaces)
+                await step(services, people, request, spec, created, generation, index.lookup, namespaces)
                 now = datetime.now(UTC)
                 metrics.DELETION_DURATION.observe(max(0.0, (now - created).total_seconds()))
                 return
