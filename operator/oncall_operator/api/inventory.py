@@ -159,12 +159,17 @@ INVENTORY: tuple[DataRecord, ...] = (
     ),
     DataRecord(
         DataClass.LOGS_AND_METRICS,
-        "Operator logs (every level, SDK debug logs quietened) and the /metrics page",
-        (),
+        "Operator logs (every level; the SDKs' loggers are held at WARNING) and the /metrics page",
+        (
+            PersonalField(
+                "log lines at DEBUG (-v)", "Slack and PagerDuty user ids in the status patches Kopf logs"
+            ),
+        ),
         "Operate the operator.",
         "Logs: your log pipeline's retention. Metrics: current values only.",
-        "Nothing to erase: they carry namespaces, resource names and ids of groups, never emails, "
-        "names or tokens (a test scans them).",
+        "Not erasable by the operator (log lines are already shipped): run without -v to keep user ids "
+        "out. Neither carries emails, names or tokens at any level, and metric labels carry no ids "
+        "(a test scans them).",
     ),
 )
 
