@@ -216,7 +216,13 @@ def test_no_email_or_token_leaks_anywhere_the_operator_writes(
         "objects": kube.kubectl("get", "oncall,events", "-n", namespace, "-o", "json").stdout,
         "metrics": metrics,
     }
-    assert "deletion_requests" in metrics and "retention_pruned" in metrics
+    # The privacy metrics, with no person in their labels: requests by phase (the seeded receipt,
+    # the Preview and the Erase are Completed), completion times, nothing open.
+    assert 'oncall_operator_deletion_requests{phase="Completed"} 3.0' in metrics
+    assert 'oncall_operator_deletion_requests{phase="Running"} 0.0' in metrics
+    assert "oncall_operator_deletion_oldest_open_request_age_seconds 0.0" in metrics
+    assert "oncall_operator_deletion_request_duration_seconds_count 2.0" in metrics
+    assert 'oncall_operator_retention_pruned_total{data="userDirectoryCache"}' in metrics
     needles = [
         "@example.test",  # every email the sandbox holds
         EMAIL,

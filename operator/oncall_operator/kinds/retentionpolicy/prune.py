@@ -128,7 +128,9 @@ class Retention:
             finished_at = status.get(
                 "completedAt" if data is RetainedData.DELETION_RECEIPTS else "completionTime"
             )
-            created = _time(finished_at) or created
+            # A time ahead of Kubernetes' (written by an operator on a sandbox clock) counts from creation.
+            finished = _time(finished_at)
+            created = finished if finished is not None and finished <= now else created
             records.append(Record(item["metadata"]["name"], created, status.get("phase") in done))
         doomed = set(to_prune(records, limits[data], now))
         for name in sorted(doomed):
