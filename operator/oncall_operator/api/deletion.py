@@ -105,7 +105,8 @@ class DeletionRequestSpec(CamelModel):
         default=DeletionCredentials(), description="Tokens to resolve ids and for external removal."
     )
     delete_subject_secret: bool = Field(
-        default=True, description="Delete the subject Secret when an Erase finishes (a Preview keeps it)."
+        default=True,
+        description="Delete the subject Secret when an Erase completes (a Preview, or a failed Erase, keeps it for the next request).",
     )
 
 

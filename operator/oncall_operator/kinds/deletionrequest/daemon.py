@@ -166,7 +166,13 @@ async def _finish(
         message = f"{erased} record(s) erased; a re-scan found none left"
         if refused:
             message += f"; {len(refused)} external action(s) refused (see status.external)"
-    if erase and spec.delete_subject_secret and not status.subject_secret_deleted:
+    # Only a completed Erase deletes it: after a failure the same Secret serves the next request.
+    if (
+        phase is DeletionPhase.COMPLETED
+        and erase
+        and spec.delete_subject_secret
+        and not status.subject_secret_deleted
+    ):
         await services.kube.delete_secret(request.namespace, spec.subject_secret_ref.name)
         status.subject_secret_deleted = True
     status.phase, status.reason, status.message = phase, reason, message
