@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from oncall_devkit.demo_cleanup import run_cleanup_demo
+from oncall_devkit.demo_cleanup import RULE_FILE, run_cleanup_demo
+from oncall_devkit.demo_privacy import run_privacy_demo
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
@@ -211,6 +212,9 @@ def main() -> int:
         for message in sandbox.control.messages():
             say(f"    {message['channel']}: {message['text']}")
         run_cleanup_demo(kubectl, env, sandbox, say, wait_for)
+        run_privacy_demo(
+            kubectl, yaml.safe_load(RULE_FILE.read_text())["metadata"]["namespace"], say, wait_for
+        )
         say("• stopping the operator, the control plane and the sandbox; nothing is left running.")
     return 0
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
+from oncall_operator.api.durations import format_duration
+from oncall_operator.api.inventory import INVENTORY, RetainedData
 from oncall_operator.api.remedies import TABLES
 from oncall_operator.settings import OPTIONS, Settings
 
@@ -59,9 +62,82 @@ def troubleshooting() -> str:
     return "\n".join(lines) + "\n"
 
 
+PRIVACY_INTRO = """# Privacy: what oncall-operator stores, where, for how long, and how to erase it
+
+The operator keeps people in sync between PagerDuty and Slack and cleans up stale accounts. To do
+that it handles personal data: PagerDuty and Slack user ids, and - only in memory, only while a
+request needs them - email addresses. This page lists every class of data it keeps or emits. It is
+generated from `operator/oncall_operator/api/inventory.py`; nothing is stored that the inventory
+does not declare, and no class is kept forever by default.
+
+- **No emails, names or tokens** in logs (at any level; the Slack, PagerDuty and HTTP SDKs' debug
+  loggers are held at WARNING), Events, metric labels, statuses or annotations.
+- **Records about a person carry a subject reference**: a keyed HMAC (`hmac-sha256:...`) of their
+  email or id. The key is in a Secret in the operator's namespace (created on first start, or
+  provided by Helm), so erasure can find records without keeping the identifier in clear.
+- **Retention** is declared by `RetentionPolicy` resources. A policy in a namespace applies to that
+  namespace; a policy in the operator's own namespace (`--operator-namespace`, the Helm release's
+  namespace) applies to every watched namespace. Where policies overlap, the strictest rule wins
+  (the shortest maxAge, the smallest maxCount); where none has a rule for a class, the built-in
+  defaults below apply (set by `ONCALL_RETENTION_*`, i.e. the chart's values). Only finished records
+  are pruned.
+- **Erasure** is a `DeletionRequest`: the subject's identifiers go in a Secret (never in the spec);
+  `mode: Preview` reports every location (an access report), `mode: Erase` erases them, then
+  re-scans and records the verification in the receipt (its status), which never repeats the
+  personal data. `scope` adds the Slack user groups OnCallSyncs manage and PagerDuty. A person still
+  on call is re-derived from PagerDuty by OnCallSync: the Slack part is refused unless `pagerDuty` is
+  in scope too. Specs that name the subject are listed (namespace/name/field), never rewritten:
+  they belong to their owners. The receipt is due one month after creation (GDPR art. 12(3)); the
+  chart's PrometheusRule (`prometheusRule.enabled`) warns when a request has been open for 7 days or
+  failed, and pages at 25 days.
+"""
+
+
+def privacy() -> str:
+    defaults = Settings()
+    lines = [GENERATED.format(source="operator/oncall_operator/api/inventory.py"), PRIVACY_INTRO]
+    lines += ["## The inventory", ""]
+    for record in INVENTORY:
+        lines += [f"### `{record.data}`", "", f"- **Where:** {record.where}"]
+        if record.personal:
+            lines.append("- **Personal data:**")
+            lines += [f"  - `{p.field}`: {p.holds}" for p in record.personal]
+        else:
+            lines.append("- **Personal data:** none")
+        lines += [
+            f"- **Why:** {record.purpose}",
+            f"- **Kept (default):** {record.retention}"
+            + (f" Set by `{record.setting}`." if record.setting else ""),
+            f"- **Erasure:** {record.erasure}",
+            "",
+        ]
+
+    def age(seconds: float) -> str:
+        return (
+            f"{int(seconds // 86400)}d" if seconds >= 86400 else format_duration(timedelta(seconds=seconds))
+        )
+
+    lines += [
+        "## Built-in retention defaults",
+        "",
+        "| data (RetentionPolicy `data`) | maxAge | maxCount |",
+        "|---|---|---|",
+        f"| `{RetainedData.CLEANUP_RUNS}` | {age(defaults.retention_cleanup_runs_max_age)} "
+        f"| {defaults.retention_cleanup_runs_max_count} per namespace |",
+        f"| `{RetainedData.DELETION_RECEIPTS}` | {age(defaults.retention_receipts_max_age)} after completion | |",
+        f"| `{RetainedData.EVENTS}` | {age(defaults.retention_events_max_age)} | |",
+        f"| `{RetainedData.USER_DIRECTORY_CACHE}` | {age(defaults.retention_cache_max_age)} | |",
+        "",
+        f"The built-in pass runs every {age(defaults.retention_interval)} (`ONCALL_RETENTION_INTERVAL`).",
+        "See examples/retentionpolicy.yaml and examples/deletionrequest.yaml.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "docs/configuration.md": configuration,
     "docs/troubleshooting.md": troubleshooting,
+    "docs/privacy.md": privacy,
 }
 
 

@@ -179,6 +179,38 @@ def report_ready(kind: str, namespace: str, name: str, ready: tuple[str, str] | 
     set_not_ready_reason(kind, namespace, name, reason if status == "False" else None)
 
 
+# RetentionPolicy / DeletionRequest (labels: data class, phase, namespace - never people)
+RETENTION_PRUNED = Counter(
+    PREFIX + "retention_pruned",
+    "Records pruned by retention (policies and built-in defaults), by data class.",
+    ["data"],
+    registry=REGISTRY,
+)
+RETENTION_OLDEST_AGE = Gauge(
+    PREFIX + "retention_oldest_record_age_seconds",
+    "Age of the oldest record remaining, by data class, as of the last retention pass.",
+    ["data"],
+    registry=REGISTRY,
+)
+DELETION_REQUESTS = Gauge(
+    PREFIX + "deletion_requests",
+    "DeletionRequests by phase (Pending, Running, Completed, Failed).",
+    ["phase"],
+    registry=REGISTRY,
+)
+DELETION_DURATION = Histogram(
+    PREFIX + "deletion_request_duration_seconds",
+    "Time from a DeletionRequest's creation to its completion.",
+    buckets=(1, 5, 10, 30, 60, 300, 3600, 86400, 7 * 86400, 30 * 86400),
+    registry=REGISTRY,
+)
+DELETION_OLDEST_OPEN_AGE = Gauge(
+    PREFIX + "deletion_oldest_open_request_age_seconds",
+    "Age of the oldest DeletionRequest not finished (0 when none is open); its dueBy is 30 days.",
+    registry=REGISTRY,
+)
+
+
 def forget_resource(kind: str, namespace: str, name: str) -> None:
     """Removes the series of a resource that is gone."""
     for gauge in (RESOURCE_READY, LAST_SUCCESS):

@@ -12,13 +12,27 @@ import kopf
 
 from oncall_operator import API_GROUP
 from oncall_operator.clients.kube import connection_info
-from oncall_operator.kinds import Kind, cleanuprule, cleanuprun, oncallsync, smokeprobe
+from oncall_operator.kinds import (
+    Kind,
+    cleanuprule,
+    cleanuprun,
+    deletionrequest,
+    oncallsync,
+    retentionpolicy,
+    smokeprobe,
+)
 from oncall_operator.metrics import serve_metrics
 from oncall_operator.services import Services
 from oncall_operator.settings import Settings
 
 # The kinds the operator serves, and those only the test suites use.
-KINDS: tuple[Kind, ...] = (oncallsync.KIND, cleanuprule.KIND, cleanuprun.KIND)
+KINDS: tuple[Kind, ...] = (
+    oncallsync.KIND,
+    cleanuprule.KIND,
+    cleanuprun.KIND,
+    retentionpolicy.KIND,
+    deletionrequest.KIND,
+)
 TEST_KINDS: tuple[Kind, ...] = (smokeprobe.KIND,)
 # Loggers that print request parameters (emails, tokens) at DEBUG: quiet whatever -v says.
 QUIET_LOGGERS = (

@@ -63,6 +63,10 @@ def _seconds(text: str) -> float:
     return bounded_duration(text, timedelta(seconds=1), timedelta(hours=1), days=False).total_seconds()
 
 
+def _age(text: str) -> float:
+    return bounded_duration(text, timedelta(seconds=1), timedelta(days=3650)).total_seconds()
+
+
 def _scale(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1000:
@@ -99,6 +103,13 @@ class Settings:
     clock_url: str | None = None
     rate_limit_scale: float = 1.0
     with_test_kinds: bool = False
+    # Built-in retention (docs/privacy.md): where no RetentionPolicy's rule applies.
+    retention_interval: float = 600.0
+    retention_cleanup_runs_max_age: float = 30 * 86400.0
+    retention_cleanup_runs_max_count: int = 100
+    retention_receipts_max_age: float = 365 * 86400.0
+    retention_events_max_age: float = 3600.0
+    retention_cache_max_age: float = 3600.0
 
     @property
     def clusterwide(self) -> bool:
@@ -192,6 +203,42 @@ OPTIONS: tuple[Option, ...] = (
         ("--rate-limit-scale",),
         "multiply every rate budget (benchmarks against a sandbox scaled the same way only)",
         _scale,
+    ),
+    Option(
+        "retention_interval",
+        ("--retention-interval",),
+        "how often the built-in retention prunes where no RetentionPolicy applies (a duration)",
+        _seconds,
+    ),
+    Option(
+        "retention_cleanup_runs_max_age",
+        ("--retention-cleanup-runs-max-age",),
+        "built-in retention: finished CleanupRuns older than this are deleted (e.g. 30d)",
+        _age,
+    ),
+    Option(
+        "retention_cleanup_runs_max_count",
+        ("--retention-cleanup-runs-max-count",),
+        "built-in retention: at most this many finished CleanupRuns per namespace (oldest deleted first)",
+        _positive,
+    ),
+    Option(
+        "retention_receipts_max_age",
+        ("--retention-receipts-max-age",),
+        "built-in retention: finished DeletionRequests (receipts) older than this are deleted (e.g. 365d)",
+        _age,
+    ),
+    Option(
+        "retention_events_max_age",
+        ("--retention-events-max-age",),
+        "built-in retention: Events the operator posted older than this are deleted",
+        _age,
+    ),
+    Option(
+        "retention_cache_max_age",
+        ("--retention-cache-max-age",),
+        "built-in retention: in-memory user directory cache entries older than this are evicted",
+        _age,
     ),
     Option("with_test_kinds", ("--with-test-kinds",), "serve the test-only kinds", _boolean, hidden=True),
 )

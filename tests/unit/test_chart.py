@@ -17,7 +17,7 @@ CHART = REPO_ROOT / "charts" / "oncall-operator"
 CI_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
 KUBE_VERSION = "1.35.4"
 GROUP = "oncall-operator.dev"
-KINDS = {"oncallsyncs", "cleanuprules", "cleanupruns"}  # the kinds the operator serves today
+KINDS = {"oncallsyncs", "cleanuprules", "cleanupruns", "retentionpolicies", "deletionrequests"}
 SUBJECT_KEY = "oncall-operator-subject-key"
 SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
 
@@ -215,7 +215,8 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
             assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         if role["metadata"]["name"].endswith("-subject-key"):
             continue
-        assert grants(role, "", "secrets") <= {"get"}, "secrets must be read by name only"
+        # By name only (no list, no watch); delete: a DeletionRequest deletes its subject Secret.
+        assert grants(role, "", "secrets") <= {"get", "delete"}, "secrets must be read by name only"
         assert not grants(role, "events.k8s.io", "events"), "Kopf posts core/v1 Events only"
         assert not grants(role, "", "namespaces") - {"get"}, "no namespace listing"
     bound = {
@@ -225,7 +226,7 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
     for role in roles:
         for rule in role["rules"] if role["metadata"]["name"] in bound else []:
             assert "update" not in rule["verbs"], "the operator patches, never updates"
-    assert any(grants(role, "", "secrets") == {"get"} for role in roles)
+    assert any(grants(role, "", "secrets") >= {"get"} for role in roles)
     assert any("create" in grants(role, "", "events") for role in roles)
     # The subject key: created once in the release namespace, then read by its name only.
     (key_role,) = [
@@ -256,17 +257,26 @@ def test_default_is_cluster_wide_standalone(helm: Path) -> None:
     assert flag_values(args, "--log-format") == ["text"]
     assert [role["metadata"]["name"] for role in of_kind(docs, "Role")] == ["rel-oncall-operator-subject-key"]
     role = operator_role(docs)
-    for kind in KINDS - {"cleanupruns"}:
+    for kind in KINDS - {"cleanupruns", "deletionrequests"}:
         assert grants(role, GROUP, kind) == {"get", "list", "watch", "patch"}
+    # Retention prunes finished DeletionRequests (receipts).
+    assert grants(role, GROUP, "deletionrequests") == {"get", "list", "watch", "patch", "delete"}
     for kind in KINDS:
         assert grants(role, GROUP, f"{kind}/status") == {"patch"}
     # Runs are created at each slot and deleted beyond the history limit.
     assert grants(role, GROUP, "cleanupruns") == {"get", "list", "watch", "patch", "create", "delete"}
-    # Not served yet: no rules for them.
-    assert not grants(role, GROUP, "retentionpolicies") and not grants(role, GROUP, "deletionrequests")
     # Kopf does not scan namespaces cluster-wide; the operator reads one namespace's annotation.
     assert grants(role, "", "namespaces") == {"get"}
     assert not grants(role, "", "secrets"), "Secrets have their own ClusterRole"
+    (reader,) = [
+        r for r in of_kind(docs, "ClusterRole") if r["metadata"]["name"] == "rel-oncall-operator-secrets"
+    ]
+    assert reader["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"]},
+    ]
+    # Without rbac.deleteSubjectSecrets: read only.
+    docs = render_ci(helm, "default", "--set", "rbac.deleteSubjectSecrets=false")
     (reader,) = [
         r for r in of_kind(docs, "ClusterRole") if r["metadata"]["name"] == "rel-oncall-operator-secrets"
     ]
@@ -297,7 +307,7 @@ def test_namespaced_watch_uses_a_role_per_namespace(helm: Path) -> None:
     for role in roles:
         assert all(grants(role, GROUP, kind) >= {"get", "list", "watch", "patch"} for kind in KINDS)
         assert grants(role, GROUP, "cleanupruns") >= {"create", "delete", "patch"}
-        assert grants(role, "", "secrets") == {"get"}
+        assert grants(role, "", "secrets") == {"get", "delete"}  # delete: subject Secrets
         assert grants(role, "", "namespaces") == {"get"}  # its own namespace object only
     # The one ClusterRole is Kopf's discovery only: no kinds, no Secrets, no Events.
     cluster_role = operator_role(docs)

@@ -115,9 +115,13 @@ kinds:
   - oncallsyncs
   - cleanuprules
   - cleanupruns
+  - retentionpolicies
+  - deletionrequests
 extraVerbs:
-  # Created by their rule's schedule, deleted beyond its runsHistoryLimit.
+  # Created by their rule's schedule, deleted beyond its runsHistoryLimit (and by RetentionPolicy).
   cleanupruns: ["create", "delete"]
+  # Receipts: deleted by RetentionPolicy past their retention.
+  deletionrequests: ["delete"]
 {{- end }}
 
 {{/*
@@ -142,9 +146,11 @@ cluster-wide (the ClusterRole). Secrets are apart (see secretRules).
   resources: {{ $status := list }}{{ range $spec.kinds }}{{ $status = append $status (printf "%s/status" .) }}{{ end }}{{ toJson $status }}
   verbs: ["patch"]
 # Events about the handled objects (ids only, no personal data); Kopf posts core/v1 Events.
+# Listed and deleted by RetentionPolicy (its `events` class) and DeletionRequest (only those the
+# operator posted, by its reporting component).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list", "delete"]
 {{- end }}
 
 {{/*
@@ -166,6 +172,14 @@ update. The operator also ignores any Secret without the label oncall-operator.d
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+{{- if .Values.rbac.deleteSubjectSecrets }}
+# A DeletionRequest with deleteSubjectSecret deletes the Secret naming its subject once erased.
+# RBAC cannot narrow `delete` to those Secrets; rbac.deleteSubjectSecrets=false leaves it out (the
+# receipt then says the Secret is left for its owner to delete).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["delete"]
+{{- end }}
 {{- end }}
 
 {{/*

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from oncall_operator.api.cleanup import CleanupReason as C
+from oncall_operator.api.deletion import DeletionReason as D
 from oncall_operator.api.oncallsync import OnCallSyncReason as O
 from oncall_operator.api.oncallsync import UnmappedReason as U
 from oncall_operator.api.reasons import CommonReason as K
 from oncall_operator.api.reasons import ExternalReason as E
+from oncall_operator.api.retention import RetentionReason as R
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,48 @@ CLEANUP: dict[StrEnum, Remedy] = {
     ),
 }
 
+PRIVACY_GUIDE = "[privacy.md](privacy.md)"
+
+RETENTION: dict[StrEnum, Remedy] = {
+    R.PRUNED: Remedy("A retention pass ran; `status.pruned` counts what it removed, per data class.", ""),
+    R.PRUNE_FAILED: Remedy(
+        "A retention pass could not finish: the message names the listing or deletion that failed "
+        "(usually the API server, or RBAC after a chart change).",
+        "Check the operator's RBAC (`events` list/delete, `cleanupruns` and `deletionrequests` delete); "
+        f"the pass is retried at the next interval. {PRIVACY_GUIDE}.",
+    ),
+}
+
+DELETION: dict[StrEnum, Remedy] = {
+    D.ERASED: Remedy("The request erased every record it found and a re-scan found none left.", ""),
+    D.PREVIEWED: Remedy(
+        "A Preview: `status.counts` lists where data about the subject exists; nothing erased.", ""
+    ),
+    D.SUBJECT_NOT_FOUND: Remedy(
+        "The subject Secret is missing, or has none of the keys email, slackUserId, pagerDutyUserId.",
+        "Create the Secret in the request's namespace with at least one of those keys; the request retries.",
+    ),
+    D.RUN_IN_PROGRESS: Remedy(
+        "A CleanupRun naming the subject is still under way; erasing under it would race its writes.",
+        "Nothing: the request waits for the run to finish (approve or delete a run that waits for approval).",
+    ),
+    D.ON_CALL: Remedy(
+        "The person is on call: OnCallSync would put them back into the Slack groups at its next sync.",
+        "Take them off the PagerDuty rotation first, or add `pagerDuty` to `scope` so they are removed "
+        "from PagerDuty too.",
+    ),
+    D.VERIFICATION_FAILED: Remedy(
+        "The re-scan after erasure still found records about the subject (`status.verification`).",
+        "Create a new request; if it fails again, the named class holds a record the operator cannot "
+        f"erase - report it. {PRIVACY_GUIDE}.",
+    ),
+    D.EXTERNAL_FAILED: Remedy(
+        "A Slack or PagerDuty removal failed (`status.external` has each action's outcome and reason).",
+        "Fix the cause (token, scope, a PagerDuty refusal that needs a person) and create a new request "
+        "for the same subject Secret.",
+    ),
+}
+
 TABLES: tuple[ReasonTable, ...] = (
     ReasonTable(
         E,
@@ -300,4 +344,6 @@ TABLES: tuple[ReasonTable, ...] = (
     ReasonTable(
         C, "CleanupRule and CleanupRun", "CleanupRule/CleanupRun conditions, `status.failures`", CLEANUP
     ),
+    ReasonTable(R, "RetentionPolicy", "RetentionPolicy conditions", RETENTION),
+    ReasonTable(D, "DeletionRequest", "DeletionRequest `status.reason` and conditions", DELETION),
 )

@@ -292,5 +292,58 @@ class Kube:
         except NotFound:
             return
 
+    # Privacy kinds (RetentionPolicy, DeletionRequest): listings across the watched namespaces,
+    # Events and the subject Secret.
+    async def list_everywhere(self, plural: str, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Our objects of one kind in the given namespaces, or in every namespace when none is given."""
+        if namespaces:
+            found: list[dict[str, Any]] = []
+            for namespace in namespaces:
+                found.extend(await self.list_objects(plural, namespace, ""))
+            return found
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        listing: Any = await self._run(
+            f"listing {plural}",
+            lambda: api.list_cluster_custom_object(
+                API_GROUP, API_VERSION, plural, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        return list(listing.get("items") or [])
+
+    async def list_events(self, namespace: str | None) -> list[Any]:
+        """core/v1 Events (V1Event) of a namespace, or of every namespace."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        if namespace is None:
+            listing: Any = await self._run(
+                "listing Events",
+                lambda: core.list_event_for_all_namespaces(_request_timeout=REQUEST_TIMEOUT),
+            )
+        else:
+            listing = await self._run(
+                "listing Events",
+                lambda: core.list_namespaced_event(namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        return list(listing.items or [])
+
+    async def delete_event(self, namespace: str, name: str) -> None:
+        core = kubernetes.client.CoreV1Api(self._client)
+        try:
+            await self._run(
+                f"deleting Event {name}",
+                lambda: core.delete_namespaced_event(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except NotFound:
+            return
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        core = kubernetes.client.CoreV1Api(self._client)
+        try:
+            await self._run(
+                f"deleting Secret {name}",
+                lambda: core.delete_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            )
+        except NotFound:
+            return
+
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]

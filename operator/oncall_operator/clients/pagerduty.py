@@ -559,6 +559,31 @@ class PagerDuty:
             result.update(zip(missing, found, strict=True))
         return result
 
+    # The id -> email cache as an inventory class (api/inventory.py): erasure and retention.
+    def cached_emails(self, *, email: str | None, user_id: str | None, evict: bool) -> int:
+        """Cache entries naming the person (by PagerDuty id, or by email) in every account."""
+        wanted = email.strip().lower() if email else None
+        found = 0
+        for account in self._accounts.values():
+            for key, (_, address) in list(account.emails.items()):
+                if key == user_id or (wanted and address and address.strip().lower() == wanted):
+                    found += 1
+                    if evict:
+                        del account.emails[key]
+        return found
+
+    def prune_emails(self, max_age: float) -> tuple[int, float | None]:
+        """Evicts entries older than max_age seconds: (evicted, age of the oldest left)."""
+        now, evicted, oldest = self._clock(), 0, None
+        for account in self._accounts.values():
+            for key, (when, _) in list(account.emails.items()):
+                if now - when > max_age:
+                    del account.emails[key]
+                    evicted += 1
+                else:
+                    oldest = max(oldest or 0.0, now - when)
+        return evicted, oldest
+
     def forget_email(self, token: str, user_id: str) -> None:
         self.account(token).emails.pop(user_id, None)
 

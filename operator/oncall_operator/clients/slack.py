@@ -544,6 +544,34 @@ class Slack:
     async def post(self, token: str, channel: str, text: str) -> None:
         await self.call(token, "chat.postMessage", limit_key=channel, channel=channel, text=text)
 
+    # The user directory cache as an inventory class (api/inventory.py): erasure and retention.
+    def cached_users(self, *, email: str | None, user_id: str | None, evict: bool) -> int:
+        """Cache entries naming the person (by email digest, or by Slack id), in every workspace;
+        evicted with `evict`."""
+        digest = email_key(email) if email else None
+        found = 0
+        for workspace in self._workspaces.values():
+            for cache in (workspace.users_by_email, workspace.users_by_id):
+                for key, (_, account) in list(cache.items()):
+                    if key == digest or (user_id and (key == user_id or (account and account.id == user_id))):
+                        found += 1
+                        if evict:
+                            del cache[key]
+        return found
+
+    def prune_users(self, max_age: float) -> tuple[int, float | None]:
+        """Evicts entries older than max_age seconds: (evicted, age of the oldest left)."""
+        now, evicted, oldest = self._clock(), 0, None
+        for workspace in self._workspaces.values():
+            for cache in (workspace.users_by_email, workspace.users_by_id):
+                for key, (when, _) in list(cache.items()):
+                    if now - when > max_age:
+                        del cache[key]
+                        evicted += 1
+                    else:
+                        oldest = max(oldest or 0.0, now - when)
+        return evicted, oldest
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()

@@ -1,0 +1,1 @@
+"""Pure decisions of the privacy kinds: finding and redacting a subject, and what retention prunes."""

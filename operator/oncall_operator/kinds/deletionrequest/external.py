@@ -1,0 +1,85 @@
+"""Scopes slackUserGroups and pagerDuty: the cleanup adapters remove the person, each write after
+its intent is recorded in the receipt.
+
+The Slack part is refused while the person is on call unless the PagerDuty part is in scope too:
+OnCallSync re-derives its groups from PagerDuty and would put them back at its next sync.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from oncall_operator.api.deletion import DeletionReason, DeletionRequestSpec, DeletionScope, ExternalAction
+from oncall_operator.core.cleanup.progress import ChangeState
+from oncall_operator.core.privacy.subject import Subject
+from oncall_operator.kinds.cleanuprun.gather import People
+from oncall_operator.kinds.deletionrequest.receipt import Request
+from oncall_operator.kinds.deletionrequest.scan import Findings
+from oncall_operator.services import Services
+
+STATES = {
+    ChangeState.DONE: "done",
+    ChangeState.ALREADY_DONE: "alreadyDone",
+    ChangeState.NEEDS_PERSON: "refused",
+    ChangeState.FAILED: "failed",
+}
+
+
+async def remove_externally(
+    services: Services,
+    people: People,
+    request: Request,
+    spec: DeletionRequestSpec,
+    subject: Subject,
+    found: Findings,
+) -> None:
+    status = request.status
+    actions: dict[str, ExternalAction] = {a.target: a for a in status.external}
+
+    async def record(target: str, state: str, reason: str | None = None) -> None:
+        actions[target] = ExternalAction(target=target, state=state, reason=reason)
+        status.external = list(actions.values())
+        await request.save()
+
+    namespace = request.namespace
+    credentials = spec.credentials
+    pagerduty_token = (
+        await services.read_credential(namespace, credentials.pager_duty.token_secret_ref)
+        if credentials.pager_duty
+        else None
+    )
+    on_call = found.on_call
+    if pagerduty_token and subject.pagerduty_user:
+        now = await services.clock.now()
+        current = await people.pagerduty.on_call_between(pagerduty_token, now, now + timedelta(minutes=1))
+        on_call = on_call or subject.pagerduty_user in current
+    status.on_call = on_call
+    if DeletionScope.SLACK_USER_GROUPS in spec.scope and not subject.slack_user:
+        await record("slackUserGroups", "refused", "no Slack user found for the subject")
+    if DeletionScope.PAGERDUTY in spec.scope and not subject.pagerduty_user:
+        await record("pagerDutyUser", "refused", "no PagerDuty user found for the subject")
+    if DeletionScope.SLACK_USER_GROUPS in spec.scope and credentials.slack and subject.slack_user:
+        token = await services.read_credential(namespace, credentials.slack.token_secret_ref)
+        for group in sorted(found.groups):
+            target = f"slackUserGroup/{group}"
+            if actions.get(target) and actions[target].state != "intent":
+                continue
+            if on_call and DeletionScope.PAGERDUTY not in spec.scope:
+                await record(
+                    target,
+                    "refused",
+                    f"{DeletionReason.ON_CALL}: on call in PagerDuty, so OnCallSync would add them back; "
+                    "add scope pagerDuty, or wait until their shift ends",
+                )
+                continue
+            await record(target, "intent")
+            outcome = (await people.slack.remove_members(token, group, [subject.slack_user]))[
+                subject.slack_user
+            ]
+            await record(target, STATES.get(outcome[0], "failed"), outcome[1])
+    if DeletionScope.PAGERDUTY in spec.scope and pagerduty_token and subject.pagerduty_user:
+        target = "pagerDutyUser"
+        if not actions.get(target) or actions[target].state == "intent":
+            await record(target, "intent")
+            state, reason = await people.pagerduty.delete_user(pagerduty_token, subject.pagerduty_user)
+            await record(target, STATES.get(state, "failed"), reason)
