@@ -61,7 +61,16 @@ test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP; th
 test-e2e: controlplane ## the operator process against the real control plane
 	$(WITH_BIN) $(PYTEST) tests/e2e
 
-test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
+# Reliability (docs/reliability.md): crashes, signals, apiserver restarts, rate limits, faults, bad input.
+# `make test` runs the quick subset (2 seeds, no `long` tests); test-long runs all of it with 20 seeds.
+RELIABILITY_SEEDS ?= 20
+test-reliability: controlplane ## the quick reliability subset (few seeds; part of `make test`)
+	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$${ONCALL_RELIABILITY_SEEDS:-2} $(PYTEST) tests/reliability -m "not long"
+
+test-long: controlplane ## the whole reliability suite: every fault test, $(RELIABILITY_SEEDS) seeded crash points each
+	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$(RELIABILITY_SEEDS) $(PYTEST) tests/reliability --timeout=3600
+
+test: lint test-unit test-integration test-e2e test-reliability ## everything CI runs, from a fresh clone
 
 demo: controlplane ## sandbox + local control plane + operator + examples, through a handoff
 	$(WITH_BIN) $(PY) -m oncall_devkit.demo
@@ -75,3 +84,4 @@ clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 .PHONY: help venv controlplane constraints crds docs lint test-unit test-integration test-e2e test demo bench clean
+.PHONY: test-reliability test-long
