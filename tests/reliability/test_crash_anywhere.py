@@ -14,121 +14,57 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import yaml
 
 from support.cleanup import cleanup_seed, cleanuprule, run_now, writes
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets
 from support.reliability import (
-    burst_channel,
-    burst_group,
-    burst_seed,
-    expected_members,
+    GROUPS,
+    assert_burst_wrote_once,
+    burst_converged,
+    burst_writes,
     finalizers_kept,
-    landed_writes,
-    scale_rate_limits,
+    group_state,
+    handoff_messages,
     seeds,
+    start_burst,
 )
 
 pytestmark = pytest.mark.cluster
-
-GROUPS = 32
-
-
-def _group_state(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return {g["handle"]: g for g in sandbox.control("GET", "slack/usergroups")}
-
-
-def _messages(sandbox: Sandbox) -> Counter[str]:
-    return Counter(
-        m["channel"] for m in sandbox.control("GET", "slack/messages") if "is now on call" in m["text"]
-    )
-
-
-def _converged(kube: Kube, sandbox: Sandbox, namespace: str, hour: int, handoffs: int) -> bool:
-    want = expected_members(hour)
-    groups = _group_state(sandbox)
-    if any(sorted(groups.get(f"burst-{i:02d}", {}).get("users", [])) != want for i in range(GROUPS)):
-        return False
-    items = json.loads(kube.kubectl("get", "oncallsyncs", "-n", namespace, "-o", "json").stdout)["items"]
-    if len(items) != GROUPS:
-        return False
-    for item in items:
-        status = item.get("status") or {}
-        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-        if ready.get("status") != "True" or status.get("members") != want:
-            return False
-        record = status.get("lastHandoffMessage") or {}
-        if handoffs and (record.get("state") != "Posted" or record.get("onCall") != want):
-            return False
-    return all(_messages(sandbox)[burst_channel(i)] >= handoffs for i in range(GROUPS))
 
 
 def test_killed_anywhere_in_a_burst_handoff_every_group_converges_and_each_write_lands_once(
     kube: Kube, namespace: str, sandbox: Sandbox, operators: Any, figures: dict[str, str]
 ) -> None:
-    sandbox.control("POST", "load", burst_seed(GROUPS))
-    env = {
-        **sandbox.server.operator_env(),
-        **scale_rate_limits(sandbox),
-        "ONCALL_LOOKAHEAD_INTERVAL": "2s",
-    }
-    create_token_secrets(kube, namespace)
-    operator = operators("-n", namespace, env=env).start()
-    kube.apply(yaml.safe_dump_all([burst_group(i, namespace) for i in range(GROUPS)]))
-    wait_for(
-        lambda: _converged(kube, sandbox, namespace, 9, 0), timeout=120, what="first sync of every group"
-    )
+    operator = start_burst(kube, namespace, sandbox, operators)
     worst, report = 0.0, []
     for iteration, seed in enumerate(seeds(2)):
         rng = random.Random(seed)
         hour = 10 + iteration  # one handoff per seed: 10:00, 11:00, ... (the rotation is hourly)
-        before = _group_state(sandbox)
-        messages_before = _messages(sandbox)
+        before = group_state(sandbox)
+        messages_before = handoff_messages(sandbox)
         sandbox.control("DELETE", "requests")
         # Kill after k of the burst's 2 x GROUPS writes (group updates and messages) have reached the
         # sandbox, plus a random sliver: anywhere from before the first write to after the last.
         k = rng.randint(0, 2 * GROUPS)
         sandbox.set_clock(f"2026-03-02T{hour - 1:02d}:59:59+00:00")
 
-        def burst_writes() -> int:
-            return sum(
-                1
-                for e in sandbox.requests("slack")
-                if e["method"] in ("usergroups.users.update", "chat.postMessage")
-            )
-
-        wait_for(lambda: burst_writes() >= k or k == 0, timeout=90, interval=0.02, what=f"{k} writes")  # noqa: B023
+        wait_for(lambda: burst_writes(sandbox) >= k or k == 0, timeout=90, interval=0.02, what=f"{k} writes")  # noqa: B023
         time.sleep(rng.uniform(0, 0.3))
         operator.kill()
-        at_kill = burst_writes()
+        at_kill = burst_writes(sandbox)
         assert finalizers_kept(kube, "oncallsyncs", namespace) == [], "a finalizer was dropped"
         began = time.monotonic()
         operator.start()
         wait_for(
-            lambda: _converged(kube, sandbox, namespace, hour, iteration + 1),  # noqa: B023
+            lambda: burst_converged(kube, sandbox, namespace, hour, iteration + 1),  # noqa: B023
             timeout=180,
             what=f"seed {seed}: every group at hour {hour}",
         )
         took = time.monotonic() - began
         worst = max(worst, took)
         report.append(f"seed {seed}: k={k} killed after {at_kill} writes, converged in {took:.1f}s")
-        # Exactly once: each group written once (sandbox counter and request log), one message each.
-        after = _group_state(sandbox)
-        entries = sandbox.requests("slack")
-        updates = landed_writes(entries, "usergroups.users.update")
-        for i in range(GROUPS):
-            handle = f"burst-{i:02d}"
-            assert after[handle]["updates"] == before[handle]["updates"] + 1, (seed, handle, report[-1])
-            assert updates[after[handle]["id"]] == 1, (seed, handle, updates[after[handle]["id"]])
-        messages = _messages(sandbox)
-        assert all(
-            messages[burst_channel(i)] == messages_before[burst_channel(i)] + 1 for i in range(GROUPS)
-        ), (seed, messages - messages_before)
-        posts = Counter(
-            str(e["target"]) for e in entries if e["method"] == "chat.postMessage" and e["status"] == 200
-        )
-        assert sum(posts.values()) == GROUPS, (seed, posts)
+        assert_burst_wrote_once(sandbox, before, messages_before)
     assert operator.alive(), operator.tail()
     figures["burst handoff kill (32 groups)"] = (
         f"{len(report)} seeds, worst convergence after restart {worst:.1f}s\n    " + "\n    ".join(report)

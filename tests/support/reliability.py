@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from support import scenario
 from support.kube import Kube
 from support.oncall import Sandbox, oncallsync
 
+GROUPS = 32  # a burst handoff: this many groups hand off at the same instant
 FINALIZER = "oncall-operator.dev/finalizer"
 # Budgets on both sides (the operator's pacing and the sandbox's limits) are multiplied by this, so a
 # burst of 30+ handoffs takes seconds, not the minutes Slack's Tier 2 would give (30 writes at 20/min).
@@ -135,3 +137,75 @@ def finalizers_kept(kube: Kube, kind: str, namespace: str) -> list[str]:
 
     items = json.loads(kube.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
     return [i["metadata"]["name"] for i in items if FINALIZER not in (i["metadata"].get("finalizers") or [])]
+
+
+def group_state(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
+    return {g["handle"]: g for g in sandbox.control("GET", "slack/usergroups")}
+
+
+def handoff_messages(sandbox: Sandbox) -> Counter[str]:
+    return Counter(
+        m["channel"] for m in sandbox.control("GET", "slack/messages") if "is now on call" in m["text"]
+    )
+
+
+def burst_converged(kube: Kube, sandbox: Sandbox, namespace: str, hour: int, handoffs: int) -> bool:
+    want = expected_members(hour)
+    groups = group_state(sandbox)
+    if any(sorted(groups.get(f"burst-{i:02d}", {}).get("users", [])) != want for i in range(GROUPS)):
+        return False
+    items = json.loads(kube.kubectl("get", "oncallsyncs", "-n", namespace, "-o", "json").stdout)["items"]
+    if len(items) != GROUPS:
+        return False
+    for item in items:
+        status = item.get("status") or {}
+        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        if ready.get("status") != "True" or status.get("members") != want:
+            return False
+        record = status.get("lastHandoffMessage") or {}
+        if handoffs and (record.get("state") != "Posted" or record.get("onCall") != want):
+            return False
+    return all(handoff_messages(sandbox)[burst_channel(i)] >= handoffs for i in range(GROUPS))
+
+
+def start_burst(kube: Kube, namespace: str, sandbox: Sandbox, make: Any) -> OperatorProcess:
+    """GROUPS OnCallSyncs handing off together, synced by a started operator (rate budgets scaled)."""
+    import yaml
+
+    from support.kube import wait_for
+    from support.oncall import create_token_secrets
+
+    sandbox.control("POST", "load", burst_seed(GROUPS))
+    env = {**sandbox.server.operator_env(), **scale_rate_limits(sandbox), "ONCALL_LOOKAHEAD_INTERVAL": "2s"}
+    create_token_secrets(kube, namespace)
+    operator: OperatorProcess = make("-n", namespace, env=env).start()
+    kube.apply(yaml.safe_dump_all([burst_group(i, namespace) for i in range(GROUPS)]))
+    wait_for(
+        lambda: burst_converged(kube, sandbox, namespace, 9, 0), timeout=120, what="first sync of every group"
+    )
+    return operator
+
+
+def burst_writes(sandbox: Sandbox) -> int:
+    """Group updates and messages the sandbox received since its request log was last cleared."""
+    methods = ("usergroups.users.update", "chat.postMessage")
+    return sum(1 for e in sandbox.requests("slack") if e["method"] in methods)
+
+
+def assert_burst_wrote_once(
+    sandbox: Sandbox, before: dict[str, dict[str, Any]], messages_before: Counter[str]
+) -> None:
+    """Since `before` (and the request log's last clearing): one update per group, one message per channel."""
+    after = group_state(sandbox)
+    entries = sandbox.requests("slack")
+    updates = landed_writes(entries, "usergroups.users.update")
+    for i in range(GROUPS):
+        handle = f"burst-{i:02d}"
+        assert after[handle]["updates"] == before[handle]["updates"] + 1, handle
+        assert updates[after[handle]["id"]] == 1, (handle, updates[after[handle]["id"]])
+    messages = handoff_messages(sandbox)
+    assert all(messages[burst_channel(i)] == messages_before[burst_channel(i)] + 1 for i in range(GROUPS)), (
+        messages - messages_before
+    )
+    posts = [e for e in entries if e["method"] == "chat.postMessage" and e["status"] == 200]
+    assert len(posts) == GROUPS, len(posts)
