@@ -33,7 +33,7 @@ OperatorFactory = Callable[..., OperatorProcess]
 
 
 @pytest.fixture
-def operators(kube: Kube, tmp_path: Path) -> Iterator[OperatorFactory]:
+def operators(kube: Kube, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OperatorFactory]:
     """make(*args, env=...) -> an OperatorProcess (not started); all are stopped at the end."""
     made: list[OperatorProcess] = []
 
@@ -47,6 +47,10 @@ def operators(kube: Kube, tmp_path: Path) -> Iterator[OperatorFactory]:
     yield make
     for process in made:
         process.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for n, process in enumerate(made):
+            print(f"--- operator {n} (started {process.starts}x), last log lines ---\n{process.tail(4000)}")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -82,8 +82,11 @@ class OperatorProcess:
         path = self.log_dir / f"operator-{self.starts}.log"
         self.logs.append(path)
         with path.open("wb") as log:
+            command = local_operator_command("--verbose", *self.args)
+            if "--peering" in self.args:  # a replica of an HA pair: peering instead of --standalone
+                command.remove("--standalone")
             self.process = subprocess.Popen(
-                local_operator_command("--verbose", *self.args),
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**self.kube.env(), **self.env},
