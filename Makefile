@@ -80,8 +80,13 @@ bench: controlplane ## benchmarks (print figures)
 	$(WITH_BIN) $(PY) benchmarks/cleanup_scale.py
 	$(PY) benchmarks/sandbox_load.py
 
+SOAK_MINUTES ?= 30
+bench-fleet: controlplane ## 1,000 OnCallSyncs + 50 CleanupRules in 20 namespaces: one process (soak SOAK_MINUTES), then two shards
+	$(WITH_BIN) $(PY) benchmarks/fleet_scale.py --soak-minutes $(SOAK_MINUTES)
+	$(WITH_BIN) $(PY) benchmarks/fleet_scale.py --shards 2 --soak-minutes 5
+
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 .PHONY: help venv controlplane constraints crds docs lint test-unit test-integration test-e2e test demo bench clean
-.PHONY: test-reliability test-long
+.PHONY: test-reliability test-long bench-fleet
