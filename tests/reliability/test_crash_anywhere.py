@@ -11,10 +11,12 @@ import json
 import random
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from support import scenario
 from support.cleanup import cleanup_seed, cleanuprule, run_now, writes
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets
@@ -47,7 +49,7 @@ def test_killed_anywhere_in_a_burst_handoff_every_group_converges_and_each_write
         # Kill after k of the burst's 2 x GROUPS writes (group updates and messages) have reached the
         # sandbox, plus a random sliver: anywhere from before the first write to after the last.
         k = rng.randint(0, 2 * GROUPS)
-        sandbox.set_clock(f"2026-03-02T{hour - 1:02d}:59:59+00:00")
+        sandbox.set_clock((scenario.START + timedelta(hours=hour - 9, seconds=-1)).isoformat())
 
         wait_for(lambda: burst_writes(sandbox) >= k or k == 0, timeout=90, interval=0.02, what=f"{k} writes")  # noqa: B023
         time.sleep(rng.uniform(0, 0.3))
