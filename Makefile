@@ -63,7 +63,16 @@ test-integration: $(STAMP) ## clients and SDKs against the sandbox over HTTP; th
 test-e2e: controlplane ## the operator process against the real control plane
 	$(WITH_BIN) $(PYTEST) tests/e2e
 
-test: lint test-unit test-integration test-e2e ## everything CI runs, from a fresh clone
+# Reliability (docs/reliability.md): crashes, signals, apiserver restarts, rate limits, faults, bad input.
+# `make test` runs the quick subset (2 seeds, no `long` tests); test-long runs all of it with 20 seeds.
+RELIABILITY_SEEDS ?= 20
+test-reliability: controlplane ## the quick reliability subset (few seeds; part of `make test`)
+	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$${ONCALL_RELIABILITY_SEEDS:-2} $(PYTEST) tests/reliability -m "not long"
+
+test-long: controlplane ## the whole reliability suite: every fault test, $(RELIABILITY_SEEDS) seeded crash points each
+	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$(RELIABILITY_SEEDS) $(PYTEST) tests/reliability --timeout=3600
+
+test: lint test-unit test-integration test-e2e test-reliability ## everything CI runs, from a fresh clone
 
 rbac-golden: controlplane ## rewrite tests/e2e/golden/rbac-*.txt (the chart account's can-i --list) after a deliberate RBAC change
 	ONCALL_UPDATE_GOLDEN=1 $(WITH_BIN) $(PYTEST) tests/e2e/test_least_privilege.py -k "holds_only or reads_no_secrets"
@@ -76,7 +85,13 @@ bench: controlplane ## benchmarks (print figures)
 	$(WITH_BIN) $(PY) benchmarks/cleanup_scale.py
 	$(PY) benchmarks/sandbox_load.py
 
+SOAK_MINUTES ?= 30
+bench-fleet: controlplane ## 1,000 OnCallSyncs + 50 CleanupRules in 20 namespaces: one process (soak SOAK_MINUTES), then two shards
+	$(WITH_BIN) $(PY) benchmarks/fleet_scale.py --soak-minutes $(SOAK_MINUTES)
+	$(WITH_BIN) $(PY) benchmarks/fleet_scale.py --shards 2 --soak-minutes 5
+
 clean: ## remove the venv (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 .PHONY: help venv controlplane constraints crds docs lint rbac-golden test-unit test-integration test-e2e test demo bench clean
+.PHONY: test-reliability test-long bench-fleet

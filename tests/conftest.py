@@ -117,7 +117,7 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         result = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True, env=env)
         bin_dir = result.stdout.strip().splitlines()[-1]
     plane = LocalControlPlane(Path(bin_dir), work_dir=tmp_path_factory.mktemp("controlplane")).start()
-    cluster = Kube(plane.kubectl, plane.kubeconfig, server_version=plane.version)
+    cluster = Kube(plane.kubectl, plane.kubeconfig, server_version=plane.version, plane=plane)
     _report(
         request.config,
         f"\ne2e: real kube-apiserver {plane.version} (built from k8s.io/kubernetes) at {plane.server}",

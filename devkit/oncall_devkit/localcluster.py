@@ -90,6 +90,7 @@ class LocalControlPlane:
     api_port: int = 0
     controller_manager_port: int = 0
     version: str = ""
+    _commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -164,8 +165,9 @@ class LocalControlPlane:
         self._wait_controller_manager_ready(pki)
         return self
 
-    def _spawn(self, binary: str, args: list[str]) -> None:
-        log = open(self.work_dir / f"{binary}.log", "wb")  # noqa: SIM115 - lives as long as the process
+    def _spawn(self, binary: str, args: list[str], index: int | None = None) -> None:
+        self._commands[binary] = args
+        log = open(self.work_dir / f"{binary}.log", "ab")  # noqa: SIM115 - lives as long as the process
         process = subprocess.Popen(
             [str(self.bin_dir / binary), *args],
             stdout=log,
@@ -173,7 +175,29 @@ class LocalControlPlane:
             start_new_session=True,  # stop() kills the whole group
             preexec_fn=_die_with_parent,  # and a killed test run leaves nothing behind
         )
-        self.processes.append(process)
+        if index is None:
+            self.processes.append(process)
+        else:
+            self.processes[index] = process
+
+    def _index_of(self, binary: str) -> int:
+        return next(i for i, p in enumerate(self.processes) if Path(str(p.args[0])).name == binary)  # type: ignore[index]
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (etcd keeps the data, clients see refused connections)."""
+        process = self.processes[self._index_of("kube-apiserver")]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port and PKI; returns once /readyz answers."""
+        self._spawn("kube-apiserver", self._commands["kube-apiserver"], self._index_of("kube-apiserver"))
+        self._wait_ready(self.work_dir / "pki")
 
     def _write_kubeconfig(self, pki: Path) -> None:
         config = {

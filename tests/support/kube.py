@@ -26,6 +26,8 @@ class Kube:
     kubectl_path: Path
     kubeconfig: Path
     server_version: str = ""
+    # The LocalControlPlane when the tests started their own (reliability tests restart its apiserver).
+    plane: Any = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
