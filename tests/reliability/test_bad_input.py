@@ -2,8 +2,9 @@
 API server. Each is rejected at admission with a message naming the field, or accepted and then
 handled: a Ready condition with a reason and message, the operator alive, its calls per minute bounded.
 
-Adding a kind (RetentionPolicy, DeletionRequest) is one entry in KINDS: its plural, a valid spec, and
-the condition that shows it was handled.
+Each kind is one entry in KINDS: its plural, a valid spec to mutate, and the condition that shows it
+was handled. The DeletionRequest's valid spec is a Preview (nothing destructive) of a subject Secret
+that does not exist: handled means a phase and a Ready condition saying why.
 """
 
 from __future__ import annotations
@@ -54,6 +55,33 @@ KINDS = [
         "cleanuprules",
         lambda: rule_body(safety={"maxAffected": 10, "maxAffectedPercent": 50}),
         _ready_condition,
+    ),
+    KindUnderTest(
+        "RetentionPolicy",
+        "retentionpolicies",
+        lambda: {
+            "rules": [
+                {"data": "cleanupRuns", "maxAge": "30d", "maxCount": 50},
+                {"data": "deletionReceipts", "maxAge": "365d"},
+                {"data": "events", "maxAge": "1h"},
+            ],
+            "interval": "1h",
+        },
+        _ready_condition,
+    ),
+    KindUnderTest(
+        "DeletionRequest",
+        "deletionrequests",
+        lambda: {
+            "subjectSecretRef": {"name": "erase-nobody"},
+            "mode": "Preview",
+            "scope": ["operatorData"],
+            "credentials": {
+                "slack": {"tokenSecretRef": {"name": "slack", "key": "bot-token"}},
+                "pagerDuty": {"tokenSecretRef": {"name": "pagerduty", "key": "token"}},
+            },
+        },
+        lambda item: bool((item.get("status") or {}).get("phase")) and _ready_condition(item),
     ),
 ]
 

@@ -492,6 +492,8 @@ class Slack:
             and snapshot[0] > workspace.written_at.get(group_id, float("-inf"))
             and self._clock() - snapshot[0] <= GROUP_CACHE_SECONDS
         ):
+            # As good as a direct read: the handoff path (`fresh=False`) trusts it from now on.
+            workspace.members[group_id] = list(workspace.listed_members[group_id])
             return list(workspace.listed_members[group_id])
         return await self.read_members(token, group_id)
 
