@@ -40,7 +40,7 @@ from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.server import SandboxServer
-from oncallsync_scale import PD_TOKEN, SLACK_TOKEN, T0, build_seed, group_id
+from oncallsync_scale import PD_TOKEN, SLACK_TOKEN, T0, build_seed, group_id, oncallsync_manifest
 
 
 def namespace_of(i: int, namespaces: int) -> str:
@@ -61,25 +61,7 @@ def manifests(resources: int, rules: int, namespaces: int) -> str:
                     "stringData": {key: token},
                 }
             )
-    for i in range(resources):
-        docs.append(
-            {
-                "apiVersion": "oncall-operator.dev/v1alpha1",
-                "kind": "OnCallSync",
-                "metadata": {"name": f"sync-{i}", "namespace": namespace_of(i, namespaces)},
-                "spec": {
-                    "pagerDuty": {
-                        "tokenSecretRef": {"name": "pagerduty", "key": "token"},
-                        "schedules": [f"PS{i:06d}"],
-                    },
-                    "slack": {
-                        "tokenSecretRef": {"name": "slack", "key": "bot-token"},
-                        "userGroup": {"handle": f"g{i}", "create": False},
-                    },
-                    "resyncInterval": "24h",
-                },
-            }
-        )
+    docs += [oncallsync_manifest(i, namespace_of(i, namespaces)) for i in range(resources)]
     for r in range(rules):
         docs.append(
             {

@@ -143,26 +143,28 @@ def manifests(count: int, namespace: str) -> str:
             "stringData": {"bot-token": SLACK_TOKEN},
         },
     ]
-    for i in range(count):
-        docs.append(
-            {
-                "apiVersion": "oncall-operator.dev/v1alpha1",
-                "kind": "OnCallSync",
-                "metadata": {"name": f"sync-{i}", "namespace": namespace},
-                "spec": {
-                    "pagerDuty": {
-                        "tokenSecretRef": {"name": "pagerduty", "key": "token"},
-                        "schedules": [f"PS{i:06d}"],
-                    },
-                    "slack": {
-                        "tokenSecretRef": {"name": "slack", "key": "bot-token"},
-                        "userGroup": {"handle": f"g{i}", "create": False},
-                    },
-                    "resyncInterval": "24h",
-                },
-            }
-        )
+    docs += [oncallsync_manifest(i, namespace) for i in range(count)]
     return yaml.safe_dump_all(docs)
+
+
+def oncallsync_manifest(i: int, namespace: str) -> dict[str, Any]:
+    """Resource i syncs schedule PS{i} into the existing group g{i}."""
+    return {
+        "apiVersion": "oncall-operator.dev/v1alpha1",
+        "kind": "OnCallSync",
+        "metadata": {"name": f"sync-{i}", "namespace": namespace},
+        "spec": {
+            "pagerDuty": {
+                "tokenSecretRef": {"name": "pagerduty", "key": "token"},
+                "schedules": [f"PS{i:06d}"],
+            },
+            "slack": {
+                "tokenSecretRef": {"name": "slack", "key": "bot-token"},
+                "userGroup": {"handle": f"g{i}", "create": False},
+            },
+            "resyncInterval": "24h",
+        },
+    }
 
 
 class Run:
