@@ -185,14 +185,7 @@ class LocalControlPlane:
 
     def stop_apiserver(self) -> None:
         """Stop kube-apiserver alone (etcd keeps the data, clients see refused connections)."""
-        process = self.processes[self._index_of("kube-apiserver")]
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _terminate(self.processes[self._index_of("kube-apiserver")])
 
     def start_apiserver(self) -> None:
         """Start kube-apiserver again on the same port and PKI; returns once /readyz answers."""
@@ -282,13 +275,7 @@ class LocalControlPlane:
         # In reverse start order, each gone before the next is signalled: an apiserver whose etcd
         # went first does not exit on SIGTERM (it was killed after the 15 s wait); now it takes ~1 s.
         for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            _terminate(process)
         self.processes.clear()
 
     def cleanup(self) -> None:
@@ -316,3 +303,14 @@ def local_operator_command(*extra: str) -> list[str]:
         "0",
         *extra,
     ]
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group, SIGKILL after 15 s; returns once it is gone."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
