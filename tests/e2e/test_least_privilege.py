@@ -30,6 +30,7 @@ from support import scenario
 from support.cleanup import cleanup_seed, cleanuprule, run_now, writes
 from support.kube import REPO_ROOT, Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
+from support.privacy import deletion_request, subject_secret
 
 pytestmark = pytest.mark.cluster
 
@@ -237,6 +238,37 @@ def test_the_chart_account_plans_prunes_and_applies_cleanup_runs(
             what="the rule's status written",
         )
         assert rule["status"]["lastRuns"][0]["name"] == waiting["metadata"]["name"]
+    refused = refused_requests(log)
+    assert not refused, "\n".join(refused[:20])
+
+
+def test_the_chart_account_previews_and_erases_a_person(
+    kube: Kube, namespace: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A DeletionRequest as the chart's account: the subject key Secret created, the person found in
+    the OnCallSync status and the operator's Events, erased, the subject Secret deleted."""
+
+    def finished(name: str) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            found = kube.get("deletionrequest", name, namespace)
+            return found if (found.get("status") or {}).get("phase") in ("Completed", "Failed") else None
+
+        return wait_for(probe, timeout=90, what=f"DeletionRequest {name} finished")
+
+    with operator_as_chart_account(kube, namespace, sandbox, tmp_path) as (log, _release, release_namespace):
+        kube.apply(oncallsync("payments", namespace))
+        # Kopf's refused namespace scan is retried for about a minute before it falls back.
+        wait_for(lambda: sandbox.members("payments") == ["UAAA"], timeout=120, what="group synced as the SA")
+        wait_condition(kube, "payments", namespace, "Ready", "True")
+        subject_secret(kube, namespace, "jane", "paaa@example.test")
+        kube.apply(deletion_request("look", namespace, "jane", mode="Preview"))
+        preview = finished("look")["status"]
+        assert preview["phase"] == "Completed", preview
+        kube.apply(deletion_request("erase", namespace, "jane", mode="Erase"))
+        receipt = finished("erase")["status"]
+        assert receipt["phase"] == "Completed" and receipt["verified"] is True, receipt
+        assert receipt["subjectSecretDeleted"] is True and not kube.exists("secret", "jane", namespace)
+        assert kube.exists("secret", "oncall-operator-subject-key", release_namespace)
     refused = refused_requests(log)
     assert not refused, "\n".join(refused[:20])
 
