@@ -29,9 +29,8 @@ from typing import Any
 
 import yaml
 
+from measure import install_crds, memory_mib
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.api import RESOURCE_KINDS
-from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.pagerduty import ACCOUNT_LIMIT_PER_MINUTE
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
@@ -159,10 +158,7 @@ class Bench:
         ).stdout
 
     def memory_mib(self, field: str) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return memory_mib(self.process.pid, field)
 
     def last_seq(self) -> int:
         return max((e["seq"] for e in self.sandbox.control.requests()), default=0)
@@ -291,14 +287,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="oncall-cleanup-bench-"))
     figures: dict[str, Any] = {}
     with LocalControlPlane(Path(bin_dir), work_dir=work / "controlplane") as plane:
-        subprocess.run(
-            [str(plane.kubectl), "apply", "-f", "-"],
-            input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]),
-            text=True,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
-        )
+        install_crds(plane)
         seed = build_seed(args.pagerduty_users, args.slack_users, args.schedules)
         for namespace, scale, scenario in (("plan", 1.0, plan_and_size), ("apply", APPLY_SCALE, None)):
             bench = Bench(plane, seed, work, namespace, scale)

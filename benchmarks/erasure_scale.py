@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
-import yaml
 
+from measure import install_crds
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.api import RESOURCE_KINDS
-from oncall_operator.api.crd import render_crd
 from oncall_operator.core.subjects import IdentifierKind, subject_ref
 
 GROUP, VERSION = "oncall-operator.dev", "v1alpha1"
@@ -213,14 +211,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="oncall-erasure-bench-"))
     results = []
     with LocalControlPlane(Path(bin_dir), work_dir=work / "controlplane") as plane:
-        subprocess.run(
-            [str(plane.kubectl), "apply", "-f", "-"],
-            input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]),
-            text=True,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
-        )
+        install_crds(plane)
         for size in (int(s) for s in args.sizes.split(",")):
             results.append(measure(plane, size, work))
             print(json.dumps(results[-1], indent=2), flush=True)

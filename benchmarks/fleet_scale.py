@@ -34,9 +34,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from measure import cpu_seconds, install_crds, memory_mib
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.api import RESOURCE_KINDS
-from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.server import SandboxServer
@@ -93,14 +92,10 @@ class Process:
         )
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return memory_mib(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def namespaces_in_log(self) -> set[str]:
         return set(re.findall(r"\[(fleet-\d\d)/", self.log_path.read_text(errors="replace")))
@@ -161,7 +156,7 @@ def main() -> int:
     figures: dict[str, Any] = {"resources": args.resources, "cleanup_rules": args.cleanup_rules}
     figures |= {"namespaces": args.namespaces, "shards": args.shards, "time_scale": scale}
     with tempfile.TemporaryDirectory(prefix="fleet-") as work, LocalControlPlane(bin_dir) as plane:
-        kubectl(plane, "apply", "-f", "-", input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]))
+        install_crds(plane)
         with SandboxServer(build_seed(args.resources, boundaries), time_scale=scale) as sandbox:
             control = sandbox.control
             for method in METHOD_TIER:

@@ -33,9 +33,8 @@ from typing import Any
 
 import yaml
 
+from measure import cpu_seconds, install_crds, memory_mib
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
-from oncall_operator.api import RESOURCE_KINDS
-from oncall_operator.api.crd import render_crd
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
 from oncall_sandbox.seed import SandboxSeed
@@ -219,14 +218,10 @@ class Run:
         )
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return memory_mib(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def sandbox_now(self) -> datetime:
         return self.sandbox.control.now()
@@ -460,14 +455,7 @@ def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="oncall-bench-"))
     results: dict[str, Any] = {}
     with LocalControlPlane(Path(bin_dir), work_dir=log_dir / "controlplane") as plane:
-        plane_kubectl = [str(plane.kubectl), "--kubeconfig", str(plane.kubeconfig)]
-        subprocess.run(
-            [*plane_kubectl, "apply", "-f", "-"],
-            input=yaml.safe_dump_all([render_crd(k) for k in RESOURCE_KINDS]),
-            text=True,
-            check=True,
-            capture_output=True,
-        )
+        install_crds(plane)
         time.sleep(2)
         if not args.skip_spread:
             results["spread"] = scenario_spread(
