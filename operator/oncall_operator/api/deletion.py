@@ -113,6 +113,11 @@ class DeletionRequestSpec(CamelModel):
 class Counts(CamelModel):
     found: int = Field(default=0, description="Records naming the subject before erasure.")
     erased: int = Field(default=0, description="Records redacted, deleted or evicted.")
+    remaining: int | None = Field(
+        default=None,
+        description="Records of this class the verifying re-scan still found among those that existed "
+        "when the erasure began (set only when some remain).",
+    )
 
 
 class ExternalAction(CamelModel):
@@ -158,7 +163,11 @@ class DeletionRequestStatus(CamelModel):
     verified: bool | None = Field(
         default=None, description="True when a re-scan after erasure found nothing left (Erase only)."
     )
-    remaining: int | None = Field(default=None, description="Records the verifying re-scan still found.")
+    remaining: int | None = Field(
+        default=None,
+        description="Records the verifying re-scan still found among those that existed when the erasure "
+        "began (data re-learned afterwards from Slack or PagerDuty, which still hold the person, is new).",
+    )
     subject_secret_deleted: bool | None = Field(default=None, description="The subject Secret was deleted.")
     observed_generation: int | None = Field(default=None, description="The generation this status reflects.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready.")

@@ -98,7 +98,8 @@ INVENTORY: tuple[DataRecord, ...] = (
         ),
         "Map PagerDuty users to Slack users without one lookup per person per sync (rate limits).",
         "1 hour (misses 10 minutes); gone when the process stops.",
-        "The subject's entries are evicted from every workspace and account.",
+        "The subject's entries are evicted from every workspace and account; a person still on call is "
+        "looked up again by the next sync (a new entry, which the verifying re-scan does not count).",
         "ONCALL_RETENTION_CACHE_MAX_AGE",
     ),
     DataRecord(

@@ -560,12 +560,21 @@ class PagerDuty:
         return result
 
     # The id -> email cache as an inventory class (api/inventory.py): erasure and retention.
-    def cached_emails(self, *, email: str | None, user_id: str | None, evict: bool) -> int:
-        """Cache entries naming the person (by PagerDuty id, or by email) in every account."""
+    def cache_clock(self) -> float:
+        """Now, on the clock cache entries are stamped with (for `learned_before`)."""
+        return self._clock()
+
+    def cached_emails(
+        self, *, email: str | None, user_id: str | None, evict: bool, learned_before: float | None = None
+    ) -> int:
+        """Cache entries naming the person (by PagerDuty id, or by email) in every account; with
+        `learned_before`, only entries stamped before it."""
         wanted = email.strip().lower() if email else None
         found = 0
         for account in self._accounts.values():
-            for key, (_, address) in list(account.emails.items()):
+            for key, (when, address) in list(account.emails.items()):
+                if learned_before is not None and when >= learned_before:
+                    continue
                 if key == user_id or (wanted and address and address.strip().lower() == wanted):
                     found += 1
                     if evict:

@@ -547,14 +547,22 @@ class Slack:
         await self.call(token, "chat.postMessage", limit_key=channel, channel=channel, text=text)
 
     # The user directory cache as an inventory class (api/inventory.py): erasure and retention.
-    def cached_users(self, *, email: str | None, user_id: str | None, evict: bool) -> int:
+    def cache_clock(self) -> float:
+        """Now, on the clock cache entries are stamped with (for `learned_before`)."""
+        return self._clock()
+
+    def cached_users(
+        self, *, email: str | None, user_id: str | None, evict: bool, learned_before: float | None = None
+    ) -> int:
         """Cache entries naming the person (by email digest, or by Slack id), in every workspace;
-        evicted with `evict`."""
+        evicted with `evict`; with `learned_before`, only entries stamped before it."""
         digest = email_key(email) if email else None
         found = 0
         for workspace in self._workspaces.values():
             for cache in (workspace.users_by_email, workspace.users_by_id):
-                for key, (_, account) in list(cache.items()):
+                for key, (when, account) in list(cache.items()):
+                    if learned_before is not None and when >= learned_before:
+                        continue
                     if key == digest or (user_id and (key == user_id or (account and account.id == user_id))):
                         found += 1
                         if evict:

@@ -33,7 +33,7 @@ from oncall_operator.core.subjects import IdentifierKind, subject_ref
 from oncall_operator.kinds.cleanuprun.gather import People
 from oncall_operator.kinds.deletionrequest.external import remove_externally
 from oncall_operator.kinds.deletionrequest.receipt import Request
-from oncall_operator.kinds.deletionrequest.scan import Findings, Lookup, Scanner
+from oncall_operator.kinds.deletionrequest.scan import Findings, Instant, Lookup, Scanner
 from oncall_operator.services import Services
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ async def step(
         scanner = Scanner(services, namespaces)
         me = (request.namespace, request.name)
         operator_data = DeletionScope.OPERATOR_DATA in spec.scope
+        began = Instant.now(services)
         found = await scanner.scan(subject, lookup, me, erase=erase and operator_data, email=email)
         _record(status, found)
         if erase:
@@ -125,8 +126,11 @@ async def step(
                 status.message = f"{found.runs_under_way} CleanupRun(s) under way name the subject; retrying"
                 await request.save()
                 raise RetryLater
-            again = await scanner.scan(subject, lookup, me, erase=False, email=email)
+            again = await scanner.scan(subject, lookup, me, erase=False, email=email, before=began)
             status.remaining = again.erasable if operator_data else None
+            if operator_data:
+                for data, left in again.erasable_by_class.items():
+                    status.counts.setdefault(str(data), Counts()).remaining = left
             external_ok = all(a.state in ("done", "alreadyDone", "refused") for a in status.external)
             status.verified = (not operator_data or again.erasable == 0) and external_ok
         else:
