@@ -12,6 +12,7 @@ import kopf
 
 from oncall_operator import API_GROUP
 from oncall_operator.clients.kube import connection_info
+from oncall_operator.core.errors import OperatorError
 from oncall_operator.kinds import (
     Kind,
     cleanuprule,
@@ -65,6 +66,27 @@ def configure_kopf(settings: kopf.OperatorSettings, workers: int) -> None:
     settings.execution.max_workers = max(4, workers)
 
 
+async def serve_named_namespaces_directly(
+    services: Services, settings: kopf.OperatorSettings, logger: kopf.Logger
+) -> None:
+    """With named namespaces and no right to list namespaces (the chart's least privilege), Kopf retries
+    the refused listing for about a minute before it serves the names: skip the scan instead. Its cost:
+    a CRD created after start is served after a restart (the chart installs CRDs before the operator)."""
+    if services.settings.clusterwide or not services.settings.namespaces:
+        return
+    try:
+        if await services.kube.may("list", "namespaces") and await services.kube.may("watch", "namespaces"):
+            return
+    except OperatorError as error:  # unknown: keep Kopf's scan, which falls back on its own
+        logger.warning(f"Could not review access to namespaces ({error.reason}); scanning them")
+        return
+    settings.scanning.disabled = True
+    logger.info(
+        "Serving exactly the named namespaces: this account may not list namespaces "
+        "(custom resource definitions are discovered once, at start)."
+    )
+
+
 def build_registry(services: Services) -> kopf.OperatorRegistry:
     settings = services.settings
     registry = kopf.OperatorRegistry()
@@ -74,8 +96,9 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
         return connection_info(services.kube.configuration)
 
     @kopf.on.startup(id="configure", registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:  # async: it starts tasks
+    async def startup(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
         configure_kopf(settings, services.settings.workers)
+        await serve_named_namespaces_directly(services, settings, logger)
         services.secrets.start()
 
     for kind in KINDS + (TEST_KINDS if settings.with_test_kinds else ()):

@@ -184,8 +184,8 @@ update. The operator also ignores any Secret without the label oncall-operator.d
 
 {{/*
 Kopf's needs at cluster scope: discovering the served CRDs (their creation and upgrades while it runs).
-Namespaces are not listed: cluster-wide, Kopf does not scan them; with explicit watchNamespaces it
-falls back to exactly those names (logging "Not enough permissions to list namespaces" once).
+Namespaces are not listed: cluster-wide, Kopf does not scan them; with explicit watchNamespaces the
+operator sees it may not list them and serves exactly those names.
 */}}
 {{- define "oncall-operator.clusterRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]

@@ -120,6 +120,22 @@ class Kube:
         self._namespaces[name] = (time.monotonic(), annotations)
         return annotations
 
+    async def may(self, verb: str, resource: str, group: str = "") -> bool:
+        """Whether this account may `verb` `resource` cluster-wide (a SelfSubjectAccessReview)."""
+        review = kubernetes.client.V1SelfSubjectAccessReview(
+            spec=kubernetes.client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=kubernetes.client.V1ResourceAttributes(
+                    verb=verb, resource=resource, group=group
+                )
+            )
+        )
+        authorization = kubernetes.client.AuthorizationV1Api(self._client)
+        answer = await self._run(
+            f"reviewing access to {verb} {resource}",
+            lambda: authorization.create_self_subject_access_review(review, _request_timeout=REQUEST_TIMEOUT),
+        )
+        return bool(answer.status and answer.status.allowed)
+
     async def _run(self, doing: str, call: Callable[[], T]) -> T:
         try:
             return await asyncio.to_thread(call)
