@@ -19,7 +19,7 @@ from support.privacy import deletion_request, subject_secret
 
 pytestmark = pytest.mark.cluster
 EMAIL = "paaa@example.test"  # PAAA / UAAA: on call at the sandbox's start, so in the synced group
-REMOVALS = ("usergroups.users.update", "DELETE /users/{id}")
+REMOVALS = ("usergroups.users.update", "PUT /schedules/{id}", "DELETE /users/{id}")
 
 
 def finished(kube: Kube, namespace: str, name: str, timeout: float = 90) -> dict[str, Any]:
@@ -111,9 +111,12 @@ def test_slack_groups_refused_while_on_call_then_each_removal_exactly_once_acros
         # Sent once: it landed while the operator died, and the resumed request read the group first.
         assert len(group_writes) == 1 and group_writes[0]["status"] == 200, group_writes
         assert "UAAA" not in (sandbox.members("oncall") or [])
+        # Off the rotation first (PBBB stays on the layer), then deleted: each once.
+        schedule_writes = [r for r in sent if r["method"] == "PUT /schedules/{id}"]
+        assert len(schedule_writes) == 1 and schedule_writes[0]["path"].endswith("/PSCHEDA"), schedule_writes
         assert len(deletes) == 1 and deletes[0]["path"].endswith("/PAAA")
+        assert [r["method"] for r in sent][-2:] == ["PUT /schedules/{id}", "DELETE /users/{id}"]
         states = {a["target"].split("/")[0]: a["state"] for a in receipt["external"]}
         assert states["slackUserGroup"] == "alreadyDone"  # found done when the request resumed
-        # PagerDuty refuses to delete the only user of a layer: a person must; said, not retried.
-        assert states["pagerDutyUser"] in ("done", "refused")
+        assert states["pagerDutySchedule"] == states["pagerDutyUser"] == "done", receipt["external"]
         assert receipt["phase"] == "Completed" and receipt["verified"] is True

@@ -98,7 +98,8 @@ class DeletionRequestSpec(CamelModel):
         min_length=1,
         max_length=3,
         description="operatorData (everything in the inventory), slackUserGroups (the Slack user groups "
-        "OnCallSyncs manage), pagerDuty (delete the PagerDuty user).",
+        "OnCallSyncs manage), pagerDuty (take the person off schedule layers and escalation rules, then "
+        "delete the PagerDuty user).",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     credentials: DeletionCredentials = Field(

@@ -3,6 +3,9 @@ its intent is recorded in the receipt.
 
 The Slack part is refused while the person is on call unless the PagerDuty part is in scope too:
 OnCallSync re-derives its groups from PagerDuty and would put them back at its next sync.
+
+The PagerDuty part takes the person off every schedule layer and escalation rule first (as a cleanup
+does), then deletes the user: PagerDuty refuses to delete someone a schedule or policy still needs.
 """
 
 from __future__ import annotations
@@ -78,8 +81,25 @@ async def remove_externally(
             ]
             await record(target, STATES.get(outcome[0], "failed"), outcome[1])
     if DeletionScope.PAGERDUTY in spec.scope and pagerduty_token and subject.pagerduty_user:
-        target = "pagerDutyUser"
-        if not actions.get(target) or actions[target].state == "intent":
-            await record(target, "intent")
-            state, reason = await people.pagerduty.delete_user(pagerduty_token, subject.pagerduty_user)
-            await record(target, STATES.get(state, "failed"), reason)
+        user = subject.pagerduty_user
+        pending = lambda target: not actions.get(target) or actions[target].state == "intent"  # noqa: E731
+        if pending("pagerDutyUser"):  # once deleted, the schedules and policies no longer name them
+            schedules = await people.pagerduty.schedule_members(pagerduty_token)
+            for schedule in sorted(s for s, users in schedules.items() if user in users):
+                if pending(target := f"pagerDutySchedule/{schedule}"):
+                    await record(target, "intent")
+                    state, reason = (
+                        await people.pagerduty.remove_from_schedule(pagerduty_token, schedule, [user])
+                    )[user]
+                    await record(target, STATES.get(state, "failed"), reason)
+            policies = await people.pagerduty.policy_user_targets(pagerduty_token)
+            for policy in sorted(p for p, users in policies.items() if user in users):
+                if pending(target := f"pagerDutyEscalationPolicy/{policy}"):
+                    await record(target, "intent")
+                    state, reason = (
+                        await people.pagerduty.remove_from_policy(pagerduty_token, policy, [user])
+                    )[user]
+                    await record(target, STATES.get(state, "failed"), reason)
+            await record("pagerDutyUser", "intent")
+            state, reason = await people.pagerduty.delete_user(pagerduty_token, user)
+            await record("pagerDutyUser", STATES.get(state, "failed"), reason)
