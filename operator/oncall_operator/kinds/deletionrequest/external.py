@@ -82,7 +82,10 @@ async def remove_externally(
             await record(target, STATES.get(outcome[0], "failed"), outcome[1])
     if DeletionScope.PAGERDUTY in spec.scope and pagerduty_token and subject.pagerduty_user:
         user = subject.pagerduty_user
-        pending = lambda target: not actions.get(target) or actions[target].state == "intent"  # noqa: E731
+
+        def pending(target: str) -> bool:
+            return not actions.get(target) or actions[target].state == "intent"
+
         if pending("pagerDutyUser"):  # once deleted, the schedules and policies no longer name them
             schedules = await people.pagerduty.schedule_members(pagerduty_token)
             for schedule in sorted(s for s, users in schedules.items() if user in users):
