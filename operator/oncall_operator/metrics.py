@@ -227,8 +227,8 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
 # Readiness (health.py): how long since the API server last answered for each watch.
 WATCH_STALE_SECONDS = Gauge(
     PREFIX + "watch_stale_seconds",
-    "Seconds since the API server last answered the operator for a watched kind in a namespace "
-    '("*": every namespace); /readyz fails past --watch-stale-after.',
-    ["kind", "namespace"],
+    "Seconds since the API server last answered the operator's check of a watched kind; /readyz "
+    "fails past --watch-stale-after.",
+    ["kind"],
     registry=REGISTRY,
 )

@@ -111,7 +111,8 @@ async def run_operator(settings: Settings) -> int:
     namespaces = () if settings.clusterwide else settings.namespaces
     health = WatchHealth(
         services.kube,
-        watch_keys((kind.resource.plural for kind in kinds), namespaces),
+        watch_keys(kind.resource.plural for kind in kinds),
+        namespaces,
         settings.watch_check_interval,
         settings.watch_stale_after,
     )

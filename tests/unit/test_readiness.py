@@ -6,8 +6,8 @@ import json
 
 from oncall_operator.core.readiness import Freshness, WatchKey
 
-SYNCS = WatchKey("oncallsyncs", "team-a")
-RULES = WatchKey("cleanuprules", None)
+SYNCS = WatchKey("oncallsyncs")
+RULES = WatchKey("cleanuprules")
 
 
 def test_not_ready_until_every_watch_was_heard() -> None:
@@ -34,7 +34,6 @@ def test_a_watch_unheard_past_the_limit_is_named_with_its_age_and_last_failure()
         "staleWatches": [
             {
                 "kind": "oncallsyncs",
-                "namespace": "team-a",
                 "staleSeconds": 35.0,
                 "everHeard": True,
                 "lastFailure": "KubernetesUnavailable",
@@ -56,5 +55,5 @@ def test_a_watch_heard_again_is_ready_again_and_an_older_answer_never_rewinds_it
     assert freshness.ages(100.0)[0].failure is None
 
 
-def test_every_namespace_is_labelled_as_such() -> None:
-    assert RULES.label == "cleanuprules in every namespace" and SYNCS.label == "oncallsyncs in team-a"
+def test_a_watch_is_labelled_by_its_kind() -> None:
+    assert SYNCS.label == "the oncallsyncs watch"

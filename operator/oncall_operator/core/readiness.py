@@ -1,6 +1,6 @@
 """Readiness from how recently each watch heard the API server: pure, the clock is an argument.
 
-A watch is one kind in one namespace (or in every namespace). `health.py` records when the API
+A watch is one kind, across the namespaces the operator serves. `health.py` records when the API
 server last answered for each; `/readyz` is ready only while none is older than the limit.
 """
 
@@ -13,12 +13,11 @@ from typing import Any
 
 @dataclass(frozen=True, order=True)
 class WatchKey:
-    kind: str
-    namespace: str | None  # None: every namespace
+    kind: str  # the plural
 
     @property
     def label(self) -> str:
-        return f"{self.kind} in {self.namespace}" if self.namespace else f"{self.kind} in every namespace"
+        return f"the {self.kind} watch"
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class Readiness:
             "staleWatches": [
                 {
                     "kind": age.watch.kind,
-                    "namespace": age.watch.namespace or "*",
                     "staleSeconds": round(age.seconds, 1),
                     "everHeard": age.heard,
                     **({"lastFailure": age.failure} if age.failure else {}),
