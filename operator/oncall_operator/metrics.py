@@ -222,3 +222,13 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
     """Serves /metrics on its own port, apart from Kopf's health endpoint."""
     start_http_server(port, addr=host, registry=REGISTRY)
+
+
+# Readiness (health.py): how long since the API server last answered for each watch.
+WATCH_STALE_SECONDS = Gauge(
+    PREFIX + "watch_stale_seconds",
+    "Seconds since the API server last answered the operator's check of a watched kind; /readyz "
+    "fails past --watch-stale-after.",
+    ["kind"],
+    registry=REGISTRY,
+)

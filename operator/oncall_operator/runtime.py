@@ -13,6 +13,7 @@ import kopf
 from oncall_operator import API_GROUP
 from oncall_operator.clients.kube import connection_info
 from oncall_operator.core.errors import OperatorError
+from oncall_operator.health import WatchHealth, serve_health, watch_keys
 from oncall_operator.kinds import (
     Kind,
     cleanuprule,
@@ -48,6 +49,10 @@ QUIET_LOGGERS = (
 )
 
 
+def served_kinds(settings: Settings) -> tuple[Kind, ...]:
+    return KINDS + (TEST_KINDS if settings.with_test_kinds else ())
+
+
 def configure_kopf(settings: kopf.OperatorSettings, workers: int) -> None:
     """Our own annotation/finalizer names, decided once (changing them re-runs handlers)."""
     settings.persistence.finalizer = f"{API_GROUP}/finalizer"
@@ -60,8 +65,16 @@ def configure_kopf(settings: kopf.OperatorSettings, workers: int) -> None:
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = "oncall-operator"
     settings.posting.reporting_instance = os.environ.get("HOSTNAME") or socket.gethostname()
+    # A black-holed API server (packets dropped, no reset) is noticed only when a timeout fires, so
+    # every one is bounded (docs/reliability.md): a stream silent for 70 s is dropped (the API server
+    # sends a bookmark each minute), a reconnect or a request that gets no answer fails within 10 s
+    # (connect and TLS) or 60 s (the whole request), and is retried with Kopf's backoff.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    settings.watching.inactivity_timeout = 70
+    settings.watching.connect_timeout = 10
+    settings.networking.connect_timeout = 10
+    settings.networking.request_timeout = 60
     settings.batching.error_delays = (1, 2, 5, 10, 30)
     settings.execution.max_workers = max(4, workers)
 
@@ -101,7 +114,7 @@ def build_registry(services: Services) -> kopf.OperatorRegistry:
         await serve_named_namespaces_directly(services, settings, logger)
         services.secrets.start()
 
-    for kind in KINDS + (TEST_KINDS if settings.with_test_kinds else ()):
+    for kind in served_kinds(settings):
         kind.register(registry, services)
     return registry
 
@@ -117,19 +130,35 @@ async def run_operator(settings: Settings) -> int:
     # The pagerduty SDK logs every non-2xx it hands back as an ERROR; the adapter reports them classified.
     logging.getLogger("pagerduty").setLevel(logging.CRITICAL)
     services = Services.build(settings)
+    kinds = served_kinds(settings)
+    namespaces = () if settings.clusterwide else settings.namespaces
+    health = WatchHealth(
+        services.kube,
+        watch_keys(kind.resource.plural for kind in kinds),
+        namespaces,
+        settings.watch_check_interval,
+        settings.watch_stale_after,
+    )
+    health_server = None
     try:
         if settings.metrics_port:
             serve_metrics(settings.metrics_port, settings.metrics_host)
+        if settings.health_port:
+            health_server = await serve_health(settings.health_host, settings.health_port, health)
+            health.start()
         await kopf.operator(
             registry=build_registry(services),
             standalone=settings.standalone or settings.peering is None,
             peering_name=settings.peering,
-            liveness_endpoint=settings.liveness_endpoint,
+            liveness_endpoint=None,  # health.py serves /healthz next to /readyz
             clusterwide=settings.clusterwide,
-            namespaces=() if settings.clusterwide else settings.namespaces,
+            namespaces=namespaces,
             # Peering pauses peers of equal priority, so each replica gets its own.
             priority=settings.priority if settings.priority is not None else random.randint(1, 1_000_000),
         )
     finally:
+        await health.stop()
+        if health_server is not None:
+            await health_server.cleanup()
         await services.close()
     return 0

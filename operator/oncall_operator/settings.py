@@ -87,6 +87,8 @@ class Settings:
     context: str | None = None
     health_host: str = "0.0.0.0"
     health_port: int = 8080
+    watch_stale_after: float = 30.0
+    watch_check_interval: float = 10.0
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9090
     log_format: str = "text"
@@ -117,7 +119,7 @@ class Settings:
 
     @property
     def liveness_endpoint(self) -> str | None:
-        # Port 0 turns the endpoint off (Kopf would read a missing port as the URL default, 80).
+        """Where /healthz answers (health.py serves it and /readyz); None when port 0 turns both off."""
         return f"http://{self.health_host}:{self.health_port}/healthz" if self.health_port else None
 
 
@@ -145,8 +147,22 @@ OPTIONS: tuple[Option, ...] = (
         "kubeconfig file (default: in-cluster, else KUBECONFIG or ~/.kube/config)",
     ),
     Option("context", ("--context",), "kubeconfig context (default: its current context)"),
-    Option("health_host", ("--health-host",), "address of the liveness endpoint /healthz"),
-    Option("health_port", ("--health-port",), "port of /healthz; 0 turns it off", _port),
+    Option("health_host", ("--health-host",), "address of /healthz (liveness) and /readyz (readiness)"),
+    Option("health_port", ("--health-port",), "port of /healthz and /readyz; 0 turns both off", _port),
+    Option(
+        "watch_stale_after",
+        ("--watch-stale-after",),
+        "/readyz fails when the API server has not answered for a watched kind and namespace "
+        "for this long (a duration)",
+        _seconds,
+    ),
+    Option(
+        "watch_check_interval",
+        ("--watch-check-interval",),
+        "how often readiness checks that the API server answers for each watched kind and namespace "
+        "(a duration; below --watch-stale-after)",
+        _seconds,
+    ),
     Option("metrics_host", ("--metrics-host",), "address of the Prometheus endpoint /metrics"),
     Option("metrics_port", ("--metrics-port",), "port of /metrics; 0 turns it off", _port),
     Option("log_format", ("--log-format",), "text or json"),
@@ -294,6 +310,11 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Sett
     settings = Settings(**values)
     if settings.namespaces and settings.all_namespaces:
         raise SettingsError("-n/--namespace and -A/--all-namespaces exclude each other")
+    if settings.watch_check_interval >= settings.watch_stale_after:
+        raise SettingsError(
+            "--watch-check-interval / ONCALL_WATCH_CHECK_INTERVAL must be below "
+            "--watch-stale-after / ONCALL_WATCH_STALE_AFTER"
+        )
     if settings.standalone and settings.peering:
         raise SettingsError("--standalone and --peering exclude each other")
     return settings

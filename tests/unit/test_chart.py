@@ -117,7 +117,7 @@ def test_chart_crds_are_a_copy_of_the_generated_crds() -> None:
 def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["name"] == "oncall-operator"
-    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.3.0", "0.1.0", ">=1.29.0-0")
+    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.3.1", "0.1.0", ">=1.29.0-0")
     names = {path.name for path in CI_FILES}
     assert names == {
         "default-values.yaml",
@@ -179,7 +179,7 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
         assert selector.items() <= labels.items(), f"{doc['kind']} lacks the selector labels"
         assert (
             labels["app.kubernetes.io/managed-by"] == "Helm"
-            and labels["helm.sh/chart"] == "oncall-operator-0.3.0"
+            and labels["helm.sh/chart"] == "oncall-operator-0.3.1"
         )
 
     pod_security = pod["spec"]["securityContext"]
@@ -199,8 +199,11 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
     ports = {port["name"]: port["containerPort"] for port in main["ports"]}
     assert flag_values(args, "--health-port") == [str(ports["health"])]
     assert flag_values(args, "--metrics-port") == [str(ports["metrics"])]
-    for probe in (main["livenessProbe"], main["readinessProbe"]):
-        assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
+    # Liveness on /healthz (an API server outage never restarts the pod), readiness on /readyz (stale watches).
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert flag_values(args, "--watch-stale-after") == ["30s"]
+    assert flag_values(args, "--watch-check-interval") == ["10s"]
     replicas = deployment["spec"]["replicas"]
     if replicas == 1 and "--peering" not in args:
         assert "--standalone" in args

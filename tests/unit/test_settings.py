@@ -31,6 +31,13 @@ def test_port_zero_turns_an_endpoint_off() -> None:
     assert parse(["--health-port", "0"], {}).liveness_endpoint is None
 
 
+def test_readiness_checks_more_often_than_a_watch_turns_stale() -> None:
+    settings = parse(["--watch-stale-after", "1m"], {"ONCALL_WATCH_CHECK_INTERVAL": "15s"})
+    assert (settings.watch_stale_after, settings.watch_check_interval) == (60.0, 15.0)
+    with pytest.raises(SettingsError, match="--watch-check-interval / ONCALL_WATCH_CHECK_INTERVAL"):
+        parse(["--watch-check-interval", "30s"], {})
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [

@@ -25,6 +25,7 @@ from oncall_operator.core.errors import InternalError, Misconfigured, NotFound, 
 
 T = TypeVar("T")
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read: a call never hangs on a silent apiserver
+PROBE_TIMEOUT = (3.0, 5.0)  # the readiness check: a silent apiserver counts as a failed check quickly
 
 
 class KubeConfigError(Exception):
@@ -281,6 +282,25 @@ class Kube:
             ),
         )
         return list(listing.get("items") or [])
+
+    async def probe_list(self, plural: str, namespace: str | None) -> None:
+        """One object at most of a kind (in a namespace, or in all): readiness' sign that the API
+        server answers this process for what its watches cover. Raises the taxonomy on failure."""
+        api = kubernetes.client.CustomObjectsApi(self._client)
+        if namespace is None:
+            await self._run(
+                f"checking {plural}",
+                lambda: api.list_cluster_custom_object(
+                    API_GROUP, API_VERSION, plural, limit=1, _request_timeout=PROBE_TIMEOUT
+                ),
+            )
+        else:
+            await self._run(
+                f"checking {plural}",
+                lambda: api.list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, plural, limit=1, _request_timeout=PROBE_TIMEOUT
+                ),
+            )
 
     async def patch_object(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
