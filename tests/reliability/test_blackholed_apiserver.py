@@ -12,6 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,16 @@ OUTAGE_SECONDS = 60.0  # "black-holed for a minute"
 STALE_AFTER = 15.0  # --watch-stale-after, shortened so the outage shows well inside a minute
 CHECK_INTERVAL = 3.0  # --watch-check-interval
 CHECK_TIMEOUT = 8.0  # clients.kube.PROBE_TIMEOUT: connect 3 s + read 5 s
+# The test samples /readyz in a loop that also asks /healthz and the sandbox: on a loaded machine an
+# iteration takes seconds, so the bounds on what it sees carry this much slack.
+SAMPLING_SLACK = 6.0
 # Kopf drops a stream silent for 70 s (runtime.configure_kopf) and reconnects: after a minute's
 # black hole, within ~10 s of the path coming back; new work is then handled in seconds.
 RECOVERY_BOUND_SECONDS = 45.0
-# A handoff needs the token Secrets (read at every use, 30 s read timeout on a silent connection).
-HANDOFF_DETECTION_SECONDS = 45.0
+# A handoff needs the token Secrets and the namespace's policy: read at every use, but while the API
+# server does not answer, what was read in the last 10 minutes serves after 2 s (clients.kube), so
+# the group's write lands during the outage, a few seconds after the boundary, not after the outage.
+HANDOFF_LATE_SECONDS = 15.0
 
 
 def health(port: int, path: str) -> tuple[int, dict[str, Any]]:
@@ -84,7 +90,7 @@ def test_blackholed_and_restarted_apiserver_readiness_new_work_and_a_handoff(
         proxy.blackhole()
         down = time.monotonic()
         sandbox.set_clock("2026-03-02T09:59:59+00:00")  # a handoff falls due a second into the outage
-        due = down + 1
+        due = time.time() + 1  # wall time, as the sandbox's request log stamps requests
         # The apiserver restarts inside the black hole: the connections the operator held were to a
         # process that is gone, and it hears no reset for them. (In this thread: the control plane's
         # processes die with the thread that started them.)
@@ -93,7 +99,6 @@ def test_blackholed_and_restarted_apiserver_readiness_new_work_and_a_handoff(
         kube.apply(oncallsync("during", namespace))  # straight to the apiserver, not through the proxy
         stale_at: float | None = None
         stale_body: dict[str, Any] = {}
-        handed_off_at: float | None = None
         liveness_failures: list[int] = []
         while time.monotonic() - down < OUTAGE_SECONDS:
             status, body = health(port, "/readyz")
@@ -102,8 +107,6 @@ def test_blackholed_and_restarted_apiserver_readiness_new_work_and_a_handoff(
             live, _ = health(port, "/healthz")
             if live != 200:
                 liveness_failures.append(live)
-            if handed_off_at is None and sandbox.members("before") == expected_members(10):
-                handed_off_at = time.monotonic()
             time.sleep(0.5)
 
         proxy.restore()
@@ -112,10 +115,18 @@ def test_blackholed_and_restarted_apiserver_readiness_new_work_and_a_handoff(
         ready_again = time.monotonic() - up
         wait_condition(kube, "during", namespace, "Ready", "True", timeout=120)
         new_work = time.monotonic() - up
-        if handed_off_at is None:
-            wait_for(lambda: sandbox.members("before") == expected_members(10), timeout=120, interval=0.5)
-            handed_off_at = time.monotonic()
-        handoff_late = handed_off_at - due
+        wait_for(lambda: sandbox.members("before") == expected_members(10), timeout=120, interval=0.5)
+        # When the group's write reached Slack (the loop above starts after the apiserver restart,
+        # so it cannot time it): the first membership write since the outage began is the handoff's.
+        handoff_late = (
+            min(
+                datetime.fromisoformat(e["time"]).timestamp()
+                for e in sandbox.requests("slack")
+                if e["method"] == "usergroups.users.update"
+                and datetime.fromisoformat(e["time"]).timestamp() > due - 1
+            )
+            - due
+        )
         wait_for(
             lambda: (
                 kube.get("oncallsync", "before", namespace)["status"].get("members") == expected_members(10)
@@ -131,12 +142,12 @@ def test_blackholed_and_restarted_apiserver_readiness_new_work_and_a_handoff(
     assert stale_at is not None, "readiness never named the stale OnCallSync watch"
     stale_after_outage = stale_at - down
     # Stale once no check succeeded for STALE_AFTER; the last success was at most one check before.
-    assert stale_after_outage <= STALE_AFTER + CHECK_INTERVAL + 2, stale_after_outage
+    assert stale_after_outage <= STALE_AFTER + CHECK_INTERVAL + SAMPLING_SLACK, stale_after_outage
     stale = next(w for w in stale_body["staleWatches"] if w["kind"] == "oncallsyncs")
     assert stale["staleSeconds"] > STALE_AFTER and stale["lastFailure"] == "KubernetesUnavailable", stale
-    assert ready_again <= CHECK_INTERVAL + CHECK_TIMEOUT + 2, ready_again
+    assert ready_again <= CHECK_INTERVAL + CHECK_TIMEOUT + SAMPLING_SLACK, ready_again
     assert new_work <= RECOVERY_BOUND_SECONDS, new_work
-    assert handoff_late <= OUTAGE_SECONDS + HANDOFF_DETECTION_SECONDS, handoff_late
+    assert handoff_late <= HANDOFF_LATE_SECONDS, handoff_late
     figures["apiserver black-holed"] = (
         f"{OUTAGE_SECONDS:.0f}s, restarted inside it: /readyz 503 naming the stale watch after "
         f"{stale_after_outage:.1f}s (stale after {STALE_AFTER:.0f}s), 200 again {ready_again:.1f}s after "

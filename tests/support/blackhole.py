@@ -83,6 +83,11 @@ class BlackholeProxy:
             self._server.close()
         for writer in self._doomed | self._live:
             writer.transport.abort()
+        # The held connections' tasks wait forever by design: end them before the loop stops.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _accept(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
         if self._holed:  # accepted, then nothing: the client's TLS handshake never gets an answer

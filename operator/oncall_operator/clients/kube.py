@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import kopf
@@ -24,6 +26,7 @@ from oncall_operator.api.reasons import ExternalReason as R
 from oncall_operator.core.errors import InternalError, Misconfigured, NotFound, Transient, Unauthorized
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read: a call never hangs on a silent apiserver
 PROBE_TIMEOUT = (3.0, 5.0)  # the readiness check: a silent apiserver counts as a failed check quickly
 
@@ -90,6 +93,12 @@ def classify(error: BaseException, doing: str) -> Exception:
 
 
 NAMESPACE_CACHE_SECONDS = 30.0
+# While the API server does not answer, a credential or namespace policy read successfully this
+# recently still serves, so a handoff (which needs no other Kubernetes call before its Slack write)
+# lands on time during an outage; a read that has such a fallback waits at most SHORT_READ_SECONDS.
+LAST_GOOD_SECONDS = 600.0
+SHORT_READ_SECONDS = 2.0
+KUBE_THREADS = 8
 SecretRef = tuple[str, str]  # namespace, name
 UNSEEN = object()  # a Secret this process has not read yet
 # The label by which a Secret opts in to being used as credentials by the operator's resources.
@@ -104,6 +113,10 @@ class Kube:
         self._client = kubernetes.client.ApiClient(configuration)
         self._namespaces: dict[str, tuple[float, dict[str, str]]] = {}
         self._secret_versions: dict[SecretRef, str | None] = {}  # as last read: None = did not exist
+        self._last_good_keys: dict[tuple[str, str, str], tuple[float, str]] = {}  # (ns, name, key)
+        # Our own threads: calls hung on a silent API server (each may hold a thread for minutes
+        # through urllib3's retries) never starve the loop's default executor or other clients.
+        self._executor = ThreadPoolExecutor(max_workers=KUBE_THREADS, thread_name_prefix="kube")
 
     def seen_version(self, ref: SecretRef) -> str | object | None:
         return self._secret_versions.get(ref, UNSEEN)
@@ -114,9 +127,15 @@ class Kube:
         if cached and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
             return cached[1]
         core = kubernetes.client.CoreV1Api(self._client)
-        namespace = await self._run(
-            f"reading namespace {name}", lambda: core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        fallback = cached[1] if cached and time.monotonic() - cached[0] < LAST_GOOD_SECONDS else None
+        namespace = await self._read_or_last_good(
+            f"reading namespace {name}",
+            lambda: core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT),
+            fallback is not None,
         )
+        if namespace is None:
+            assert fallback is not None
+            return fallback
         annotations = dict((namespace.metadata and namespace.metadata.annotations) or {})
         self._namespaces[name] = (time.monotonic(), annotations)
         return annotations
@@ -137,9 +156,20 @@ class Kube:
         )
         return bool(answer.status and answer.status.allowed)
 
+    async def _read_or_last_good(self, doing: str, call: Callable[[], T], has_fallback: bool) -> T | None:
+        """The read's answer; None when the API server did not answer in time and a last good value
+        may serve instead (the read goes on in its thread and is dropped)."""
+        if not has_fallback:
+            return await self._run(doing, call)
+        try:
+            return await asyncio.wait_for(self._run(doing, call), SHORT_READ_SECONDS)
+        except (TimeoutError, Transient) as error:
+            log.debug("%s: %s; using what was read before", doing, error or "no answer in time")
+            return None
+
     async def _run(self, doing: str, call: Callable[[], T]) -> T:
         try:
-            return await asyncio.to_thread(call)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except Exception as error:
             raise classify(error, doing) from error
 
@@ -152,8 +182,18 @@ class Kube:
         missing = f"Secret {name} not found"
         if require_label:
             missing += f" (or not labelled {CREDENTIALS_LABEL}=true)"
+        last = self._last_good_keys.get((namespace, name, key))
+        fallback = last[1] if last and time.monotonic() - last[0] < LAST_GOOD_SECONDS else None
         try:
-            secret = await self._secret(namespace, name)
+            core = kubernetes.client.CoreV1Api(self._client)
+            secret = await self._read_or_last_good(
+                f"reading Secret {name}",
+                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+                fallback is not None,
+            )
+            if secret is None:
+                assert fallback is not None
+                return fallback
         except NotFound as error:
             self._secret_versions[(namespace, name)] = None
             raise Misconfigured(missing, reason=R.SECRET_NOT_FOUND) from error
@@ -171,9 +211,11 @@ class Kube:
         if key not in data:
             raise Misconfigured(f"Secret {name} has no key {key}", reason=R.SECRET_NOT_FOUND)
         try:
-            return base64.b64decode(data[key]).decode().strip()
+            value = base64.b64decode(data[key]).decode().strip()
         except (binascii.Error, UnicodeDecodeError) as error:
             raise Misconfigured(f"Secret {name} key {key} is not text", reason=R.SECRET_NOT_FOUND) from error
+        self._last_good_keys[(namespace, name, key)] = (time.monotonic(), value)
+        return value
 
     async def _secret(self, namespace: str, name: str) -> Any:
         """The V1Secret; NotFound, Unauthorized or Transient otherwise."""
@@ -382,4 +424,5 @@ class Kube:
             return
 
     def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._client.close()  # type: ignore[no-untyped-call]
