@@ -115,3 +115,15 @@ def test_an_account_gone_after_its_deletion_intent_was_recorded_is_done_not_refu
     assert when_account_not_found("intent", "PagerDuty user") == ("done", None)
     for recorded in ("done", "alreadyDone", "refused", "failed"):
         assert when_account_not_found(recorded, "PagerDuty user") is None  # the recorded outcome stands
+
+
+def test_a_record_being_deleted_is_not_pruned_again_nor_holds_a_place() -> None:
+    """A pass killed after its delete: the record waits for its finalizer; the next pass skips it."""
+    records = [
+        Record("going", NOW - 40 * DAY, finished=True, deleting=True),
+        Record("old", NOW - 3 * DAY, finished=True),
+        Record("new", NOW - DAY, finished=True),
+    ]
+    assert to_prune(records, Limit(timedelta(days=30), None), NOW) == []
+    assert to_prune(records, Limit(None, 1), NOW) == ["old"]
+    assert to_prune(records, Limit(None, 2), NOW) == []
