@@ -17,6 +17,7 @@ from oncall_operator.core.privacy.subject import (
     message_names,
     redact_items,
     run_tokens,
+    when_account_not_found,
 )
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
@@ -103,3 +104,26 @@ def test_the_examples_are_valid_specs() -> None:
                 models[document["kind"]].model_validate(document["spec"])
                 seen.add(document["kind"])
     assert seen == set(models)
+
+
+def test_an_account_gone_after_its_deletion_intent_was_recorded_is_done_not_refused() -> None:
+    """A request killed after the PagerDuty delete landed resumes to find no user: its own write."""
+    assert when_account_not_found(None, "PagerDuty user") == (
+        "refused",
+        "no PagerDuty user found for the subject",
+    )
+    assert when_account_not_found("intent", "PagerDuty user") == ("done", None)
+    for recorded in ("done", "alreadyDone", "refused", "failed"):
+        assert when_account_not_found(recorded, "PagerDuty user") is None  # the recorded outcome stands
+
+
+def test_a_record_being_deleted_is_not_pruned_again_nor_holds_a_place() -> None:
+    """A pass killed after its delete: the record waits for its finalizer; the next pass skips it."""
+    records = [
+        Record("going", NOW - 40 * DAY, finished=True, deleting=True),
+        Record("old", NOW - 3 * DAY, finished=True),
+        Record("new", NOW - DAY, finished=True),
+    ]
+    assert to_prune(records, Limit(timedelta(days=30), None), NOW) == []
+    assert to_prune(records, Limit(None, 1), NOW) == ["old"]
+    assert to_prune(records, Limit(None, 2), NOW) == []

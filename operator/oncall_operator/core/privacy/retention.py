@@ -61,11 +61,18 @@ class Record:
     name: str
     created: datetime
     finished: bool  # unfinished records are never pruned
+    deleting: bool = False  # deleted already (a finalizer still to release): gone, not pruned again
 
 
 def to_prune(records: Sequence[Record], limit: Limit, now: datetime) -> list[str]:
-    """Names of the finished records past maxAge, then the oldest finished ones past maxCount."""
-    finished = sorted((r for r in records if r.finished), key=lambda r: (r.created, r.name), reverse=True)
+    """Names of the finished records past maxAge, then the oldest finished ones past maxCount.
+
+    A record being deleted is neither pruned (nor counted) again nor holds a place under maxCount: a
+    pass killed after its delete leaves it with a deletionTimestamp until the operator is back.
+    """
+    finished = sorted(
+        (r for r in records if r.finished and not r.deleting), key=lambda r: (r.created, r.name), reverse=True
+    )
     doomed: list[str] = []
     for position, record in enumerate(finished):
         too_old = limit.max_age is not None and now - record.created > limit.max_age

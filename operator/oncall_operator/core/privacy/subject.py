@@ -75,3 +75,18 @@ def message_names(message: str, ids: Iterable[str]) -> bool:
     """Whether an Event's message names one of the ids (as a whole word)."""
     words = set(message.replace(",", " ").replace(":", " ").replace("(", " ").replace(")", " ").split())
     return any(i in words for i in ids)
+
+
+def when_account_not_found(recorded: str | None, account: str) -> tuple[str, str | None] | None:
+    """The subject's `account` cannot be found (now): what the receipt says for its removal.
+
+    Nothing recorded: refused, there is no one to remove. An intent recorded before a restart: the
+    write landed - the account was found then and has gone since - so done, and not sent again. An
+    outcome already recorded stands (None). Without this, a request killed after deleting the
+    PagerDuty user resumed with a receipt saying the deletion was refused for want of a user.
+    """
+    if recorded is None:
+        return "refused", f"no {account} found for the subject"
+    if recorded == "intent":
+        return "done", None
+    return None

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from oncall_operator.api.deletion import DeletionReason, DeletionRequestSpec, DeletionScope, ExternalAction
 from oncall_operator.core.cleanup.progress import ChangeState
-from oncall_operator.core.privacy.subject import Subject
+from oncall_operator.core.privacy.subject import Subject, when_account_not_found
 from oncall_operator.kinds.cleanuprun.gather import People
 from oncall_operator.kinds.deletionrequest.receipt import Request
 from oncall_operator.kinds.deletionrequest.scan import Findings
@@ -57,10 +57,18 @@ async def remove_externally(
         current = await people.pagerduty.on_call_between(pagerduty_token, now, now + timedelta(minutes=1))
         on_call = on_call or subject.pagerduty_user in current
     status.on_call = on_call
-    if DeletionScope.SLACK_USER_GROUPS in spec.scope and not subject.slack_user:
-        await record("slackUserGroups", "refused", "no Slack user found for the subject")
-    if DeletionScope.PAGERDUTY in spec.scope and not subject.pagerduty_user:
-        await record("pagerDutyUser", "refused", "no PagerDuty user found for the subject")
+    for scope, found_user, target, account in (
+        (DeletionScope.SLACK_USER_GROUPS, subject.slack_user, "slackUserGroups", "Slack user"),
+        (DeletionScope.PAGERDUTY, subject.pagerduty_user, "pagerDutyUser", "PagerDuty user"),
+    ):
+        recorded = actions.get(target)
+        settled = (
+            None
+            if found_user or scope not in spec.scope
+            else when_account_not_found(recorded.state if recorded else None, account)
+        )
+        if settled is not None:
+            await record(target, *settled)
     if DeletionScope.SLACK_USER_GROUPS in spec.scope and credentials.slack and subject.slack_user:
         token = await services.read_credential(namespace, credentials.slack.token_secret_ref)
         for group in sorted(found.groups):

@@ -131,13 +131,14 @@ class Retention:
             # A time ahead of Kubernetes' (written by an operator on a sandbox clock) counts from creation.
             finished = _time(finished_at)
             created = finished if finished is not None and finished <= now else created
-            records.append(Record(item["metadata"]["name"], created, status.get("phase") in done))
+            deleting = bool(item["metadata"].get("deletionTimestamp"))
+            records.append(Record(item["metadata"]["name"], created, status.get("phase") in done, deleting))
         doomed = set(to_prune(records, limits[data], now))
         for name in sorted(doomed):
             await self.services.kube.delete_object(plural, namespace, name)
         result.pruned[data.value] += len(doomed)
         for record in records:
-            if record.name not in doomed:
+            if record.name not in doomed and not record.deleting:
                 result.saw(data, record.created)
 
     async def _events(self, scope: tuple[str, ...], now: datetime, result: PassResult) -> None:
