@@ -1,5 +1,6 @@
-"""What of a Slack error answer may reach a condition, a log line or a metric label: the error code and
-the missing scopes only when they have Slack's shape (a hostile or broken server may put anything there)."""
+"""Hostile answers at the adapters: what of a Slack error answer may reach a condition, a log line or a
+metric label (the code and missing scopes only when Slack-shaped: a broken server may put anything
+there), and a PagerDuty success the SDK cannot unwrap (a garbled answer, retried soon)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,13 @@ def test_a_refusal_naming_a_person_is_an_invalid_response_naming_nobody() -> Non
     assert "zoe" not in failure.message and "Zoë" not in failure.message
     missing = Slack._classify("usergroups.create", "missing_scope", {"needed": "Zoë <zoe@example.test>"})
     assert missing.reason == "MissingScope" and "zoe" not in missing.message
+
+
+@pytest.mark.parametrize("status", [200, 204])
+def test_a_pagerduty_success_the_sdk_cannot_unwrap_is_an_invalid_response_retried_soon(status: int) -> None:
+    from oncall_operator.clients.pagerduty import PagerDuty
+    from oncall_operator.core.errors import Transient
+
+    failure = PagerDuty._classify(status, "GET /schedules/{id}")
+    assert isinstance(failure, Transient) and failure.reason == "InvalidResponse"
+    assert PagerDuty._classify(400, "GET /schedules/{id}").reason == "PagerDutyError"
