@@ -79,13 +79,16 @@ def canned(api: str, fault: Fault) -> web.Response:
 
 
 def spoiled(api: str, fault: Fault, response: web.Response) -> web.Response:
-    """The handler's real answer, spoiled (`status_after_apply`, `drop_field`, `null_field`)."""
+    """The handler's real answer, spoiled (`status_after_apply`, `drop_field`, `null_field`, `set_field`)."""
     if fault.kind == "status_after_apply":
         return canned(api, fault.model_copy(update={"kind": "status"}))
     if not isinstance(response.body, bytes) or not response.body:
         return response
     document = json.loads(response.body)
-    edit_field(document, fault.field or "", drop=fault.kind == "drop_field")
+    if fault.kind == "set_field":
+        edit_field(document, fault.field or "", drop=False, value=fault.body)
+    else:
+        edit_field(document, fault.field or "", drop=fault.kind == "drop_field")
     return _json_like(response, document)
 
 

@@ -28,6 +28,7 @@ FaultKind = Literal[
     "json_body",
     "drop_field",
     "null_field",
+    "set_field",
     "drip_feed",
     "headers_then_silence",
     "huge_body",
@@ -35,7 +36,9 @@ FaultKind = Literal[
 ]
 
 # Kinds that let the handler run (and a write land) before they spoil the answer.
-AFTER_HANDLER = frozenset({"status_after_apply", "drop_field", "null_field", "drip_feed", "paging_loop"})
+AFTER_HANDLER = frozenset(
+    {"status_after_apply", "drop_field", "null_field", "set_field", "drip_feed", "paging_loop"}
+)
 
 DEFAULT_STATUS: dict[str, int] = {"html_error": 502, "plain_text": 200, "json_body": 200}
 
@@ -61,9 +64,12 @@ class Fault(BaseModel):
     after_requests: int = Field(default=0, ge=0)
     # plain_text / html_error: the body (defaults: an Envoy reset message / nginx's error page).
     text: str | None = None
-    # json_body: the JSON value answered verbatim ([], "x", null, {"ok": false, "error": 42}, ...).
+    # json_body: the JSON value answered verbatim ([], "x", null, {"ok": false, "error": 42}, ...);
+    # set_field: the value put at `field`.
     body: Any = None
-    # drop_field / null_field: where, e.g. "usergroups", "oncalls[].user.id", "members[0].profile".
+    # drop_field / null_field / set_field: where, e.g. "usergroups", "oncalls[].user.id",
+    # "members[0].profile". set_field adds the key where it is missing (an unexpected field) or
+    # replaces its value (a wrong type: "oncalls[].user.id" set to 42).
     field: str | None = None
     # drip_feed: seconds between body bytes.
     interval_seconds: float = Field(default=1.0, ge=0.0)
@@ -81,7 +87,9 @@ class Fault(BaseModel):
             self.status = DEFAULT_STATUS.get(self.kind, 503)
         if self.kind == "json_body" and "body" not in self.model_fields_set:
             raise ValueError("json_body needs `body` (any JSON value, null included)")
-        if self.kind in ("drop_field", "null_field"):
+        if self.kind == "set_field" and "body" not in self.model_fields_set:
+            raise ValueError("set_field needs `body`: the value to put at `field` (null included)")
+        if self.kind in ("drop_field", "null_field", "set_field"):
             if not self.field or "[" in self.field.rsplit(".", 1)[-1]:
                 raise ValueError(f"{self.kind} needs `field` ending in a key (e.g. oncalls[].user.id)")
             if any(
@@ -143,8 +151,12 @@ def _split(segment: str) -> tuple[str, str | None]:
     return segment, None
 
 
-def edit_field(document: Any, path: str, *, drop: bool) -> Any:
-    """`document` with the member at `path` removed (drop) or set to null, wherever it exists.
+_KEEP: Any = object()
+
+
+def edit_field(document: Any, path: str, *, drop: bool, value: Any = _KEEP) -> Any:
+    """`document` with the member at `path` removed (drop), set to null, or (given `value`) set to
+    `value` - then also added to every object on the path that lacks it.
 
     `path` is dotted keys; `key[]` walks every element of a list, `key[N]` one element:
     "usergroups", "oncalls[].user.id", "members[0].profile"."""
@@ -164,7 +176,10 @@ def edit_field(document: Any, path: str, *, drop: bool) -> Any:
         nodes = following
     last = segments[-1]
     for node in nodes:
-        if isinstance(node, dict) and last in node:
+        if value is not _KEEP:
+            if isinstance(node, dict):
+                node[last] = value
+        elif isinstance(node, dict) and last in node:
             if drop:
                 del node[last]
             else:

@@ -108,6 +108,30 @@ def test_oncall_entries_missing_user_or_user_id(sandbox: SandboxServer) -> None:
     assert entries and all("id" not in e["user"] and e["user"]["type"] == "user_reference" for e in entries)
 
 
+def test_set_field_adds_an_unexpected_field_or_gives_a_wrong_type(
+    sandbox: SandboxServer, slack: WebClient
+) -> None:
+    pd = sandbox.pagerduty_client()
+    sandbox.control.fault(
+        "pagerduty", "set_field", method="GET /oncalls", field="oncalls[].user.nickname", body="🦄", count=1
+    )
+    entries = pd.list_all("oncalls")
+    assert entries and all(e["user"]["nickname"] == "🦄" and e["user"]["id"] for e in entries)
+    sandbox.control.fault("pagerduty", "set_field", method="GET /oncalls", field="oncalls[].user.id", body=42)
+    assert {e["user"]["id"] for e in pd.list_all("oncalls")} == {42}
+    sandbox.control.clear_faults()
+    sandbox.control.fault(
+        "slack", "set_field", method="usergroups.list", field="usergroups", body="S0X", count=1
+    )
+    assert slack.usergroups_list()["usergroups"] == "S0X"
+    # A key that no object on the path has is added to the top level (an extra envelope field).
+    sandbox.control.fault("slack", "set_field", method="auth.test", field="x_debug", body={"a": [1]}, count=1)
+    assert slack.auth_test()["x_debug"] == {"a": [1]}
+    with pytest.raises(ControlError) as caught:
+        sandbox.control.fault("slack", "set_field", field="x")
+    assert caught.value.status == 400 and "needs `body`" in caught.value.body
+
+
 def test_drip_feed_sends_headers_then_a_byte_at_a_time(sandbox: SandboxServer) -> None:
     sandbox.control.fault("slack", "drip_feed", method="auth.test", interval_seconds=0.02, count=1)
     connection = _connection(sandbox)

@@ -210,6 +210,10 @@ class PagerDuty:
 
     @staticmethod
     def _classify(status: int, what: str) -> OperatorError:
+        if 200 <= status < 300:
+            # The SDK refused a success answer (a list or a string where it unwraps an object): a garbled
+            # answer to retry soon, not a refusal a person must fix.
+            return _invalid(what, "is not the object the API documents")
         if status == 401:
             return Unauthorized("PagerDuty rejected the token (401)", reason=R.AUTH_FAILED)
         if status == 403:

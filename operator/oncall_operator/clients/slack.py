@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -110,6 +111,23 @@ def _digest(text: str) -> str:
 def email_key(email: str) -> str:
     """Caches are keyed by a digest: the process never keeps an address longer than a request."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+# Slack's error codes and scope names are short snake_case words; anything else in those fields is a
+# proxy's or a broken server's text, which may hold anything (an address, a name) and must not reach a
+# condition, a log line or a metric label.
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SCOPES = re.compile(r"[a-z][a-z0-9_.:,]{0,199}")
+
+
+def slack_error_code(value: Any) -> str | None:
+    """The `error` of an answer when it has the shape of a Slack error code, else None."""
+    return value if isinstance(value, str) and _ERROR_CODE.fullmatch(value) else None
+
+
+def scopes_named(value: Any) -> str:
+    """The `needed` scopes of a missing_scope answer when they look like scopes, else "?"."""
+    return value if isinstance(value, str) and _SCOPES.fullmatch(value) else "?"
 
 
 def _invalid(method: str, problem: str) -> Transient:
@@ -242,8 +260,7 @@ class Slack:
         """An answer the SDK refused: None when rate limited (wait and retry), else the failure."""
         status = error.response.status_code
         data = error.response.data
-        code = data.get("error") if isinstance(data, dict) else None
-        code = code if isinstance(code, str) else None
+        code = slack_error_code(data.get("error")) if isinstance(data, dict) else None
         API_REQUESTS.labels("slack", method, code or str(status)).inc()
         if status == 429 or code in _RATE_LIMITED:
             header = error.response.headers.get("Retry-After") if error.response.headers else None
@@ -267,7 +284,7 @@ class Slack:
         if code in _AUTH_ERRORS:
             return Unauthorized(f"Slack rejected the bot token ({code})", reason=R.AUTH_FAILED)
         if code == "missing_scope":
-            needed = data.get("needed", "?") if isinstance(data, dict) else "?"
+            needed = scopes_named(data.get("needed")) if isinstance(data, dict) else "?"
             return Unauthorized(
                 f"the Slack token lacks the scope {needed} needed by {method}", reason=R.MISSING_SCOPE
             )

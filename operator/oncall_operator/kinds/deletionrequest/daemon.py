@@ -203,3 +203,14 @@ def fail(
     status.conditions = set_conditions(
         status.conditions, condition("Ready", False, reason, message, generation, now)
     )
+
+
+def retrying(
+    status: DeletionRequestStatus, reason: str, message: str, now: datetime, generation: int | None
+) -> None:
+    """Still Running, retried after a failure: the reason is on the receipt and its Ready condition,
+    so an outage or a garbled answer reads as a classified condition, not as silent progress."""
+    status.reason, status.message = reason, f"retrying: {message}"
+    status.conditions = set_conditions(
+        status.conditions, condition("Ready", False, reason, status.message, generation, now)
+    )

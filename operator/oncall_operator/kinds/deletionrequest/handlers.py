@@ -24,7 +24,7 @@ from oncall_operator.core.backoff import Backoff
 from oncall_operator.core.errors import InternalError, OperatorError, Transient
 from oncall_operator.core.status import parse_status
 from oncall_operator.kinds.cleanuprun.gather import People
-from oncall_operator.kinds.deletionrequest.daemon import RetryLater, fail, parse_time, step
+from oncall_operator.kinds.deletionrequest.daemon import RetryLater, fail, parse_time, retrying, step
 from oncall_operator.kinds.deletionrequest.index import ErasureIndex
 from oncall_operator.kinds.deletionrequest.receipt import Request
 from oncall_operator.services import Services
@@ -126,7 +126,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
             except (Transient, InternalError) as error:
                 failures += 1
                 delay = backoff.delay(failures, error)
-                status.message = f"retrying: {error}"
+                retrying(status, error.reason, error.message, datetime.now(UTC), generation)
                 await request.save()
             except OperatorError as error:
                 fail(status, error.reason, str(error), datetime.now(UTC), generation)
@@ -137,7 +137,7 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 failures += 1
                 wrapped = InternalError.wrap(error, "erasing")
                 delay = backoff.delay(failures, wrapped)
-                status.message = str(wrapped)
+                retrying(status, wrapped.reason, wrapped.message, datetime.now(UTC), generation)
                 await request.save()
             if stopped.reason and stopped.reason & kopf.DaemonStoppingReason.OPERATOR_EXITING:
                 return
