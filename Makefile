@@ -64,16 +64,20 @@ test-e2e: controlplane ## the operator process against the real control plane
 	$(WITH_BIN) $(PYTEST) tests/e2e
 
 # Reliability (docs/reliability.md): crashes, signals, apiserver restarts, rate limits, faults, bad input.
-# test-reliability is the quick subset (2 seeds, no `long` tests) for development; test-long runs all of
-# it with 20 seeds, and `make test` (so CI) runs test-long: it fits the 90-minute budget (docs/reliability.md).
+# test-reliability runs everything but the `long` tests, with SEEDS seeded crash points per crash test:
+# 2 while developing, RELIABILITY_SEEDS (20) under `make test`, so in CI. test-long adds the long tests
+# (the whole hostile-answers table, outages of minutes, the 50 % fault mix); all of it does not fit
+# CI's 90 minutes beside the other tiers (docs/reliability.md has the figures).
 RELIABILITY_SEEDS ?= 20
-test-reliability: controlplane ## the quick reliability subset (few seeds) while developing
-	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$${ONCALL_RELIABILITY_SEEDS:-2} $(PYTEST) tests/reliability -m "not long"
+SEEDS ?= 2
+test-reliability: controlplane ## the reliability suite but its long tests, SEEDS (2) seeded crash points each
+	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$(SEEDS) $(PYTEST) tests/reliability -m "not long" --timeout=3600
 
 test-long: controlplane ## the whole reliability suite: every fault test, $(RELIABILITY_SEEDS) seeded crash points each
 	$(WITH_BIN) ONCALL_RELIABILITY_SEEDS=$(RELIABILITY_SEEDS) $(PYTEST) tests/reliability --timeout=3600
 
-test: lint test-unit test-integration test-e2e test-long ## everything CI runs, from a fresh clone
+test: SEEDS = $(RELIABILITY_SEEDS)
+test: lint test-unit test-integration test-e2e test-reliability ## everything CI runs, from a fresh clone
 
 rbac-golden: controlplane ## rewrite tests/e2e/golden/rbac-*.txt (the chart account's can-i --list) after a deliberate RBAC change
 	ONCALL_UPDATE_GOLDEN=1 $(WITH_BIN) $(PYTEST) tests/e2e/test_least_privilege.py -k "holds_only or reads_no_secrets"

@@ -24,7 +24,7 @@ from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
 from support.reliability import expected_members
 
-pytestmark = [pytest.mark.cluster, pytest.mark.long]
+pytestmark = pytest.mark.cluster
 
 OUTAGE_SECONDS = 60.0  # "black-holed for a minute"
 STALE_AFTER = 15.0  # --watch-stale-after, shortened so the outage shows well inside a minute

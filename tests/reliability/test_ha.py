@@ -47,7 +47,6 @@ TAKEOVER_BOUND_SECONDS = LIFETIME_SECONDS + 30.0
 GROUPS = 5
 
 
-@pytest.mark.long
 def test_the_standby_takes_over_when_the_active_replica_is_killed_and_nothing_is_written_twice(
     kube: Kube, namespace: str, sandbox: Sandbox, operators: Any, figures: dict[str, str]
 ) -> None:

@@ -184,7 +184,8 @@ def survivors(client: kubernetes.client.ApiClient, namespace: str) -> Survivors:
 # --- an erasure: one person (PAAA / UAAA) in a managed Slack group, PagerDuty, and the operator's data ---
 
 SUBJECT_EMAIL, SUBJECT_SLACK, SUBJECT_PAGERDUTY = "paaa@example.test", "UAAA", "PAAA"
-EXTERNAL_WRITES = ("usergroups.users.update", "DELETE /users/{id}")
+# The Slack group, then PagerDuty: off the schedule's layer, then the user deleted.
+EXTERNAL_WRITES = ("usergroups.users.update", "PUT /schedules/{id}", "DELETE /users/{id}")
 
 
 def seed_subject_data(kube: Kube, namespace: str, key: bytes) -> None:

@@ -20,6 +20,7 @@ from oncall_operator.kinds.deletionrequest.receipt import Request
 from oncall_operator.kinds.deletionrequest.scan import Findings
 from oncall_operator.services import Services
 
+PAGERDUTY_EDITS = ("pagerDutySchedule/", "pagerDutyEscalationPolicy/")
 STATES = {
     ChangeState.DONE: "done",
     ChangeState.ALREADY_DONE: "alreadyDone",
@@ -69,6 +70,16 @@ async def remove_externally(
         )
         if settled is not None:
             await record(target, *settled)
+
+    async def settle_landed_edits(still_naming: set[str]) -> None:
+        """A schedule or policy edit whose intent was recorded before a restart, and which no longer
+        names the person: the edit landed (the user deletion's rule, when_account_not_found)."""
+        for target, action in list(actions.items()):
+            if action.state == "intent" and target.startswith(PAGERDUTY_EDITS) and target not in still_naming:
+                await record(target, "done")
+
+    if DeletionScope.PAGERDUTY in spec.scope and not subject.pagerduty_user:
+        await settle_landed_edits(set())  # the user is gone: nothing names them any more
     if DeletionScope.SLACK_USER_GROUPS in spec.scope and credentials.slack and subject.slack_user:
         token = await services.read_credential(namespace, credentials.slack.token_secret_ref)
         for group in sorted(found.groups):
@@ -96,6 +107,11 @@ async def remove_externally(
 
         if pending("pagerDutyUser"):  # once deleted, the schedules and policies no longer name them
             schedules = await people.pagerduty.schedule_members(pagerduty_token)
+            policies = await people.pagerduty.policy_user_targets(pagerduty_token)
+            await settle_landed_edits(
+                {f"pagerDutySchedule/{s}" for s, users in schedules.items() if user in users}
+                | {f"pagerDutyEscalationPolicy/{p}" for p, users in policies.items() if user in users}
+            )
             for schedule in sorted(s for s, users in schedules.items() if user in users):
                 if pending(target := f"pagerDutySchedule/{schedule}"):
                     await record(target, "intent")
@@ -103,7 +119,6 @@ async def remove_externally(
                         await people.pagerduty.remove_from_schedule(pagerduty_token, schedule, [user])
                     )[user]
                     await record(target, STATES.get(state, "failed"), reason)
-            policies = await people.pagerduty.policy_user_targets(pagerduty_token)
             for policy in sorted(p for p, users in policies.items() if user in users):
                 if pending(target := f"pagerDutyEscalationPolicy/{policy}"):
                     await record(target, "intent")
