@@ -106,25 +106,21 @@ async def remove_externally(
             return not actions.get(target) or actions[target].state == "intent"
 
         if pending("pagerDutyUser"):  # once deleted, the schedules and policies no longer name them
-            schedules = await people.pagerduty.schedule_members(pagerduty_token)
-            policies = await people.pagerduty.policy_user_targets(pagerduty_token)
-            await settle_landed_edits(
-                {f"pagerDutySchedule/{s}" for s, users in schedules.items() if user in users}
-                | {f"pagerDutyEscalationPolicy/{p}" for p, users in policies.items() if user in users}
-            )
-            for schedule in sorted(s for s, users in schedules.items() if user in users):
-                if pending(target := f"pagerDutySchedule/{schedule}"):
+            pagerduty = people.pagerduty
+            edits = {  # target -> the edit taking them off that schedule or policy
+                f"{prefix}{object_id}": (remove, object_id)
+                for prefix, listing, remove in (
+                    (PAGERDUTY_EDITS[0], pagerduty.schedule_members, pagerduty.remove_from_schedule),
+                    (PAGERDUTY_EDITS[1], pagerduty.policy_user_targets, pagerduty.remove_from_policy),
+                )
+                for object_id, users in (await listing(pagerduty_token)).items()
+                if user in users
+            }
+            await settle_landed_edits(set(edits))
+            for target, (remove, object_id) in sorted(edits.items()):
+                if pending(target):
                     await record(target, "intent")
-                    state, reason = (
-                        await people.pagerduty.remove_from_schedule(pagerduty_token, schedule, [user])
-                    )[user]
-                    await record(target, STATES.get(state, "failed"), reason)
-            for policy in sorted(p for p, users in policies.items() if user in users):
-                if pending(target := f"pagerDutyEscalationPolicy/{policy}"):
-                    await record(target, "intent")
-                    state, reason = (
-                        await people.pagerduty.remove_from_policy(pagerduty_token, policy, [user])
-                    )[user]
+                    state, reason = (await remove(pagerduty_token, object_id, [user]))[user]
                     await record(target, STATES.get(state, "failed"), reason)
             await record("pagerDutyUser", "intent")
             state, reason = await people.pagerduty.delete_user(pagerduty_token, user)
