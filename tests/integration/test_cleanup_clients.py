@@ -88,6 +88,19 @@ async def test_a_page_that_keeps_failing_is_an_incomplete_listing(sandbox: Sandb
     assert broken.value.reason == ExternalReason.INCOMPLETE_LISTING and "users.list" in broken.value.message
 
 
+async def test_a_directory_without_the_tokens_own_account_is_an_incomplete_listing(
+    sandbox: SandboxServer,
+) -> None:
+    """An `ok` answer listing nobody would make every PagerDuty user look missing from Slack (only the
+    safety caps stood in the way): refused, since a whole directory lists the token's own account."""
+    sandbox.control.load(cleanup_seed())
+    sandbox.control.fault("slack", "set_field", "users.list", field="members", body=[])
+    _, slack = people(sandbox)
+    with pytest.raises(IncompleteListing) as cut:
+        await slack.users(scenario.SLACK_TOKEN)
+    assert cut.value.reason == ExternalReason.INCOMPLETE_LISTING and "own account" in cut.value.message
+
+
 async def test_a_token_without_users_read_email_is_refused(seeded: SandboxServer) -> None:
     seeded.control.token("slack", "xoxb-no-email", scopes=["users:read", "usergroups:read"])
     _, slack = people(seeded)

@@ -194,6 +194,7 @@ def test_oncallsync_hostile_answer_is_classified_then_recovers(
 CLEANUP = [
     H("slack", "users.list", {INCOMPLETE, INVALID}, True, kind="drop_field", field="members"),
     H("slack", "users.list", {INCOMPLETE, INVALID}, kind="null_field", field="members"),
+    H("slack", "users.list", {INCOMPLETE}, kind="set_field", field="members", body=[]),  # ok, nobody
     H("slack", "users.list", {INCOMPLETE, INVALID}, kind="set_field", field="members[].id", body=7),
     H(
         "slack",

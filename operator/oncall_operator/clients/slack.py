@@ -304,6 +304,10 @@ class Slack:
         """The workspace a token belongs to (auth.test, once per token)."""
         return (await self._identity(token))[0]
 
+    async def own_user_id(self, token: str) -> str:
+        """The token's own user (the app's bot user for a bot token), from auth.test once per token."""
+        return (await self._identity(token))[1]
+
     async def _identity(self, token: str) -> tuple[str, str]:
         """(workspace, the bot's own user id), from auth.test once per token."""
         workspace = self.workspace(token)

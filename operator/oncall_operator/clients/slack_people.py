@@ -50,6 +50,13 @@ class SlackPeople:
                     or member["id"] == "USLACKBOT",
                 )
             )
+        if not any(u.id == own for own in [await self.slack.own_user_id(token)] for u in users):
+            # A directory cut short (or answered empty) would make every PagerDuty user look
+            # "missing" from Slack; the token's own account is always listed in a whole one.
+            raise IncompleteListing(
+                "users.list did not list the token's own account: the directory is cut short or empty",
+                reason=R.INCOMPLETE_LISTING,
+            )
         people = [u for u in users if not u.bot]
         if people and not any(u.email for u in people):
             # Without users:read.email every account looks like it has no email, and every PagerDuty
