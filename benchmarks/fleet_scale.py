@@ -1,4 +1,5 @@
-"""A fleet: N OnCallSyncs + M CleanupRules across K namespaces, one operator or two shards. Prints figures.
+"""A fleet: N OnCallSyncs + M CleanupRules + a RetentionPolicy per namespace across K namespaces, one
+operator or two shards. Prints figures.
 
   time until every resource is Ready after start; then over a steady window of --soak-minutes:
   operator CPU (% of one core) and RSS (first/last/max: the drift), kube-apiserver requests per
@@ -73,6 +74,21 @@ def manifests(resources: int, rules: int, namespaces: int) -> str:
                     "slack": {"tokenSecretRef": {"name": "slack", "key": "bot-token"}},
                     "match": {"slackAccount": ["deactivated", "missing"]},
                     "actions": ["removeFromSlackUserGroups"],
+                },
+            }
+        )
+    for namespace in range(namespaces):  # one RetentionPolicy per namespace, as a cluster admin would
+        docs.append(
+            {
+                "apiVersion": "oncall-operator.dev/v1alpha1",
+                "kind": "RetentionPolicy",
+                "metadata": {"name": "default", "namespace": f"fleet-{namespace:02d}"},
+                "spec": {
+                    "rules": [
+                        {"data": "cleanupRuns", "maxAge": "30d", "maxCount": 50},
+                        {"data": "events", "maxAge": "1h"},
+                    ],
+                    "interval": "10m",
                 },
             }
         )
@@ -183,9 +199,12 @@ def main() -> int:
             started = time.monotonic()
             processes = [Process(s, env, Path(work) / f"shard-{n}.log") for n, s in enumerate(shards)]
             try:
-                total = args.resources + args.cleanup_rules
+                total = args.resources + args.cleanup_rules + args.namespaces
                 while True:
-                    ready = ready_count(plane, "oncallsyncs") + ready_count(plane, "cleanuprules")
+                    ready = sum(
+                        ready_count(plane, plural)
+                        for plural in ("oncallsyncs", "cleanuprules", "retentionpolicies")
+                    )
                     print(
                         f"  {time.monotonic() - started:6.1f}s {ready}/{total} Ready",
                         file=sys.stderr,
@@ -227,6 +246,8 @@ def main() -> int:
                         round(max(rss[n])),
                     ]
                     figures[f"shard{n}_rss_drift_percent"] = round(100 * (last - first) / first, 1)
+                    # The trend (a leak climbs steadily; caches warming level off): every 5 minutes.
+                    figures[f"shard{n}_rss_mib_every_5_min"] = [round(v) for v in rss[n][::10]]
                 # Exactly once: every boundary passed on the sandbox clock wrote its group once.
                 now = control.now()
                 passed = {
