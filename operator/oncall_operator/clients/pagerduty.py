@@ -30,7 +30,7 @@ from oncall_operator.clients.http_limits import (
     httpx_timeout,
     trust_store,
 )
-from oncall_operator.clients.ratelimit import PriorityRateLimiter
+from oncall_operator.clients.ratelimit import BACKGROUND, PriorityRateLimiter, read_attempts
 from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
 from oncall_operator.core.errors import (
     IncompleteListing,
@@ -58,7 +58,6 @@ OFFSET_CAP = 10_000  # classic pagination ends at offset + limit = 10,000
 MAX_PAGES = OFFSET_CAP // PAGE_SIZE
 CACHE_SECONDS = 3600.0
 DIRECTORY_THRESHOLD = 50  # past this many unknown users, one paged /users listing beats a GET each
-ATTEMPTS = 3  # per request: the first try and two quick retries; the resource's backoff does the rest
 BATCH_DEADLINE_SECONDS = 120.0  # a caller of a batched read is answered by then, whatever happens
 
 
@@ -169,8 +168,8 @@ class PagerDuty:
     ) -> Any:
         """One request: a grant from the budget, a bounded exchange, classified failures."""
         loop = asyncio.get_running_loop()
-        failures = 0
-        for _ in range(ATTEMPTS + 8):  # 429s don't use up ATTEMPTS; the cap bounds them too
+        failures, attempts = 0, read_attempts(priority)
+        for _ in range(attempts + 8):  # 429s don't use up attempts; the cap bounds them too
             waited = await account.limiter.acquire(priority)
             if waited > 0.01:
                 RATE_LIMIT_WAITS.labels("pagerduty", what).inc()
@@ -192,7 +191,7 @@ class PagerDuty:
             except Exception as error:
                 raise InternalError.wrap(error, f"calling PagerDuty ({what})") from error
             failures += 1
-            if failures >= ATTEMPTS:
+            if failures >= attempts:
                 raise Transient(
                     f"PagerDuty did not answer {what} ({type(failure).__name__})",
                     reason=R.PAGERDUTY_UNAVAILABLE,
@@ -501,7 +500,7 @@ class PagerDuty:
         shifts: list[Shift] = []
         for schedule_id in schedules:
             schedule = await self.get(
-                token, f"/schedules/{schedule_id}", "GET /schedules/{id}", priority=1e12
+                token, f"/schedules/{schedule_id}", "GET /schedules/{id}", priority=BACKGROUND
             )
             for layer in schedule.get("schedule_layers") or []:
                 for entry in (layer or {}).get("users") or []:
@@ -511,7 +510,10 @@ class PagerDuty:
                     shifts.append(Shift(user["id"], None, None, schedule_id, None, None))
         for policy_id in policies:
             policy = await self.get(
-                token, f"/escalation_policies/{policy_id}", "GET /escalation_policies/{id}", priority=1e12
+                token,
+                f"/escalation_policies/{policy_id}",
+                "GET /escalation_policies/{id}",
+                priority=BACKGROUND,
             )
             for level, rule in enumerate(policy.get("escalation_rules") or [], start=1):
                 for target in (rule or {}).get("targets") or []:
@@ -531,7 +533,7 @@ class PagerDuty:
         if cached and self._clock() - cached[0] < CACHE_SECONDS:
             return cached[1]
         try:
-            user = await self.get(token, f"/users/{user_id}", "GET /users/{id}", priority=1e12)
+            user = await self.get(token, f"/users/{user_id}", "GET /users/{id}", priority=BACKGROUND)
         except NotFound:
             return None
         email = user.get("email") if isinstance(user.get("email"), str) else None
@@ -552,7 +554,7 @@ class PagerDuty:
             else:
                 missing.append(user_id)
         if len(missing) > DIRECTORY_THRESHOLD:
-            for user in await self.list_all(token, "/users", "users", "GET /users", priority=1e12):
+            for user in await self.list_all(token, "/users", "users", "GET /users", priority=BACKGROUND):
                 if isinstance(user.get("id"), str):
                     email = user.get("email")
                     account.emails[user["id"]] = (now, email if isinstance(email, str) else None)

@@ -15,6 +15,7 @@ from typing import Any
 from oncall_operator.api.cleanup import CleanupReason
 from oncall_operator.api.reasons import ExternalReason as R
 from oncall_operator.clients.pagerduty import PagerDuty
+from oncall_operator.clients.ratelimit import BACKGROUND
 from oncall_operator.core.cleanup.directory import PagerDutyUser
 from oncall_operator.core.cleanup.edits import (
     Removal,
@@ -25,7 +26,6 @@ from oncall_operator.core.cleanup.edits import (
 from oncall_operator.core.cleanup.progress import ChangeState
 from oncall_operator.core.errors import IncompleteListing, Misconfigured, NotFound, OperatorError, Transient
 
-BACKGROUND = 1e12  # cleanups wait behind every handoff for the account's budget
 Outcome = tuple[ChangeState, str | None]
 
 

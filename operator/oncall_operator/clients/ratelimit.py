@@ -15,6 +15,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+# Background work (cleanups, erasures) waits behind every handoff for a budget. It also gets more
+# quick retries of a failed read: no handoff waits on it, and a run refused for one listing that
+# failed three times in a row under a 25 % error rate would wait for its next schedule.
+BACKGROUND = 1e12
+FOREGROUND_READ_ATTEMPTS = 3  # the first try and two quick retries; the resource's backoff does the rest
+BACKGROUND_READ_ATTEMPTS = 6
+
+
+def read_attempts(priority: float) -> int:
+    return BACKGROUND_READ_ATTEMPTS if priority >= BACKGROUND else FOREGROUND_READ_ATTEMPTS
+
 
 class PriorityRateLimiter:
     def __init__(

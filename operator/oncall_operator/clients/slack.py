@@ -27,7 +27,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse as SlackRespon
 
 from oncall_operator.api.reasons import ExternalReason as R
 from oncall_operator.clients.http_limits import CALL_DEADLINE_SECONDS, aiohttp_session
-from oncall_operator.clients.ratelimit import PriorityRateLimiter
+from oncall_operator.clients.ratelimit import BACKGROUND, PriorityRateLimiter, read_attempts
 from oncall_operator.clients.slack_limits import POST_MESSAGE_PER_CHANNEL, READ_METHODS, per_minute
 from oncall_operator.core.backoff import cap_server_wait, parse_retry_after
 from oncall_operator.core.errors import (
@@ -51,7 +51,6 @@ USER_CACHE_SECONDS = 3600.0
 NEGATIVE_CACHE_SECONDS = 600.0
 GROUP_CACHE_SECONDS = 60.0
 DIRECTORY_THRESHOLD = 20  # past this many unknown emails, read the directory instead of looking each up
-READ_ATTEMPTS = 3  # a read's first try and two quick retries; the resource's backoff does the rest
 MAX_PAGES = 200  # users.list at 1,000 per page: 200,000 users
 
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
@@ -206,8 +205,8 @@ class Slack:
         workspace = self.workspace(token)
         limiter = self._limiter(workspace, method, limit_key)
         reading = method in READ_METHODS
-        failures = 0
-        for _ in range(READ_ATTEMPTS + 8):  # 429s don't use up READ_ATTEMPTS
+        failures, attempts = 0, read_attempts(priority)
+        for _ in range(attempts + 8):  # 429s don't use up attempts
             waited = await limiter.acquire(priority)
             if waited > 0.01:
                 RATE_LIMIT_WAITS.labels("slack", method).inc()
@@ -249,7 +248,7 @@ class Slack:
             if not isinstance(failure, Transient) or not reading or failure.reason == R.INVALID_RESPONSE:
                 raise failure
             failures += 1
-            if failures >= READ_ATTEMPTS:
+            if failures >= attempts:
                 raise failure
             await asyncio.sleep(min(10.0, 0.5 * 2 ** (failures - 1)) * (0.5 + random.random()))
         raise RateLimited(f"Slack kept rate-limiting {method}")
@@ -397,7 +396,7 @@ class Slack:
         if cached and now - cached[0] < (USER_CACHE_SECONDS if cached[1] else NEGATIVE_CACHE_SECONDS):
             return cached[1]
         try:
-            data = await self.call(token, method, priority=1e12, **params)
+            data = await self.call(token, method, priority=BACKGROUND, **params)
             account: SlackAccount | None = account_of(data.get("user"), method)
         except NotFound:
             account = None

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oncall_operator.api.reasons import ExternalReason as R
+from oncall_operator.clients.ratelimit import BACKGROUND
 from oncall_operator.clients.slack import Slack, payload
 from oncall_operator.core.cleanup.directory import SlackUser
 from oncall_operator.core.cleanup.edits import remove_from_members
 from oncall_operator.core.cleanup.progress import ChangeState
 from oncall_operator.core.errors import IncompleteListing, NotFound, Transient, Unauthorized
 
-BACKGROUND = 1e12
 ACCESS_LOG_PAGES = 100  # Slack pages team.accessLogs 1,000 entries at a time, 100 pages at most
 WRITE_ATTEMPTS = 3
 Outcome = tuple[ChangeState, str | None]
