@@ -185,11 +185,8 @@ class Kube:
         last = self._last_good_keys.get((namespace, name, key))
         fallback = last[1] if last and time.monotonic() - last[0] < LAST_GOOD_SECONDS else None
         try:
-            core = kubernetes.client.CoreV1Api(self._client)
             secret = await self._read_or_last_good(
-                f"reading Secret {name}",
-                lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-                fallback is not None,
+                f"reading Secret {name}", self._secret_read(namespace, name), fallback is not None
             )
             if secret is None:
                 assert fallback is not None
@@ -217,13 +214,13 @@ class Kube:
         self._last_good_keys[(namespace, name, key)] = (time.monotonic(), value)
         return value
 
+    def _secret_read(self, namespace: str, name: str) -> Callable[[], Any]:
+        core = kubernetes.client.CoreV1Api(self._client)
+        return lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+
     async def _secret(self, namespace: str, name: str) -> Any:
         """The V1Secret; NotFound, Unauthorized or Transient otherwise."""
-        core = kubernetes.client.CoreV1Api(self._client)
-        return await self._run(
-            f"reading Secret {name}",
-            lambda: core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-        )
+        return await self._run(f"reading Secret {name}", self._secret_read(namespace, name))
 
     async def secret_version(self, namespace: str, name: str) -> str | None:
         """The Secret's resourceVersion, or None when it does not exist."""

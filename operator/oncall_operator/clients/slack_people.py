@@ -50,7 +50,8 @@ class SlackPeople:
                     or member["id"] == "USLACKBOT",
                 )
             )
-        if not any(u.id == own for own in [await self.slack.own_user_id(token)] for u in users):
+        own = await self.slack.own_user_id(token)
+        if not any(u.id == own for u in users):
             # A directory cut short (or answered empty) would make every PagerDuty user look
             # "missing" from Slack; the token's own account is always listed in a whole one.
             raise IncompleteListing(
