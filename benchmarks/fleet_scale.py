@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,8 @@ def main() -> int:
                 **sandbox.operator_env(),
                 "ONCALL_RATE_LIMIT_SCALE": str(scale),
                 "ONCALL_LOOKAHEAD_INTERVAL": f"{max(1.0, 60.0 / scale):.3f}s",
-                "MALLOC_ARENA_MAX": "2",
+                "MALLOC_ARENA_MAX": "2",  # as the chart and the image set both
+                "MALLOC_MMAP_THRESHOLD_": "131072",
             }
             names = [f"fleet-{n:02d}" for n in range(args.namespaces)]
             half = len(names) // 2
@@ -219,6 +221,7 @@ def main() -> int:
                 # Steady state: no polling of the apiserver in the window, only /proc and the sandbox.
                 seconds = args.soak_minutes * 60
                 kube_before, calls_before = apiserver_requests(plane), len(control.requests())
+                calls_start = max((r["seq"] for r in control.requests()), default=0)
                 cpu_before = [p.cpu_seconds() for p in processes]
                 rss = [[p.rss_mib()] for p in processes]
                 window_start = time.monotonic()
@@ -255,8 +258,26 @@ def main() -> int:
                 }
                 groups = {g["id"]: g for g in control.usergroups()}
                 figures["handoffs_passed"] = len(passed)
+                late = sorted(g for g in passed if groups[g]["updates"] < 1)
+                figures["handoffs_not_written_2s_after_boundary"] = len(late)
+                # Late or lost: give the late ones a minute more (the clock runs on; they must land).
+                deadline = time.monotonic() + 60
+                while late and time.monotonic() < deadline:
+                    time.sleep(5)
+                    groups = {g["id"]: g for g in control.usergroups()}
+                    late = [g for g in late if groups[g]["updates"] < 1]
+                figures["handoffs_not_written"] = late[:10]
                 figures["groups_written_twice"] = sorted(g for g in groups if groups[g]["updates"] > 1)[:10]
-                figures["handoffs_not_written"] = sorted(g for g in passed if groups[g]["updates"] < 1)[:10]
+                window = Counter(r["method"] for r in control.requests(since=calls_start))
+                figures["cleanup_listings_in_window"] = {
+                    m: window[m] for m in ("users.list", "usergroups.list", "GET /users") if window[m]
+                }
+                figures["cleanup_runs_by_phase"] = dict(
+                    Counter(
+                        r.get("status", {}).get("phase", "-")
+                        for r in json.loads(kubectl(plane, "get", "cleanupruns", "-A", "-o", "json"))["items"]
+                    )
+                )
             finally:
                 for p in processes:
                     p.stop()
@@ -266,6 +287,7 @@ def main() -> int:
                 figures["shards_overlap"] = sorted(set(seen[0]) & set(seen[1]))
     print(json.dumps(figures, indent=2))
     bad = figures["groups_written_twice"] or figures["handoffs_not_written"] or figures.get("shards_overlap")
+    # handoffs_not_written_2s_after_boundary is a figure (lag under load), not a failure: they landed later.
     return 1 if bad else 0
 
 

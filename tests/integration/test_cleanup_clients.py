@@ -3,6 +3,8 @@ refusals read from PagerDuty's answers, and a Slack write checked before it is s
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
@@ -184,3 +186,27 @@ async def test_show_resolves_people_live_either_way(seeded: SandboxServer, listi
     methods = {r["method"] for r in seeded.control.requests()}
     expected = {"GET /users", "users.list"} if listing_above == 0 else {"GET /users/{id}", "users.info"}
     assert methods == expected
+
+
+async def test_runs_listing_at_once_share_one_read_of_each_listing(seeded: SandboxServer) -> None:
+    """Fifty rules on one schedule and token fire together: each listing is read once, not fifty times."""
+    pd, slack = people(seeded)
+
+    async def one_run() -> tuple[object, ...]:
+        return await asyncio.gather(
+            pd.users(scenario.PD_TOKEN),
+            pd.schedule_members(scenario.PD_TOKEN),
+            slack.users(scenario.SLACK_TOKEN),
+            slack.groups(scenario.SLACK_TOKEN),
+        )
+
+    results = await asyncio.gather(*(one_run() for _ in range(20)))
+    assert all(r == results[0] for r in results)  # the same answer for every caller
+    log = seeded.control.requests()
+    counts = Counter(r["method"] for r in log)
+    assert counts["users.list"] == 1 and counts["usergroups.list"] == 1
+    assert counts["GET /users"] == 1 and counts["GET /schedules"] == 1, counts
+    assert pd.in_flight.joined == 2 * 19 and slack.in_flight.joined == 2 * 19
+    # Nothing is kept once the read is done: the next run reads afresh.
+    await slack.users(scenario.SLACK_TOKEN)
+    assert Counter(r["method"] for r in seeded.control.requests())["users.list"] == 2

@@ -8,12 +8,14 @@ than classic pagination reaches (10,000) raises IncompleteListing - never a shor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from oncall_operator.api.cleanup import CleanupReason
 from oncall_operator.api.reasons import ExternalReason as R
+from oncall_operator.clients.in_flight import InFlight, shared_while_in_flight
 from oncall_operator.clients.pagerduty import PagerDuty
 from oncall_operator.clients.ratelimit import BACKGROUND
 from oncall_operator.core.cleanup.directory import PagerDutyUser
@@ -48,6 +50,7 @@ def refusal_lines(error: OperatorError) -> list[str]:
 class PagerDutyPeople:
     def __init__(self, pagerduty: PagerDuty) -> None:
         self.pagerduty = pagerduty
+        self.in_flight = InFlight()
 
     async def _list(
         self, token: str, path: str, key: str, params: dict[str, Any] | None = None
@@ -58,7 +61,8 @@ class PagerDutyPeople:
         except Transient as error:
             raise IncompleteListing.of(what, error) from error
 
-    async def users(self, token: str) -> list[PagerDutyUser]:
+    @shared_while_in_flight
+    async def users(self, token: str) -> tuple[PagerDutyUser, ...]:
         users = []
         for user in await self._list(token, "/users", "users"):
             if not isinstance(user.get("id"), str) or not isinstance(user.get("email"), str):
@@ -68,13 +72,16 @@ class PagerDutyPeople:
             users.append(
                 PagerDutyUser(user["id"], user["email"], str(user.get("role") or ""), _ids(user.get("teams")))
             )
-        return users
+        return tuple(users)
 
-    async def schedule_members(self, token: str) -> dict[str, frozenset[str]]:
+    @shared_while_in_flight
+    async def schedule_members(self, token: str) -> Mapping[str, frozenset[str]]:
         """Schedule id -> the users on it (the listing names them; the layers are read when removing)."""
-        return {s["id"]: _ids(s.get("users")) for s in await self._list(token, "/schedules", "schedules")}
+        schedules = await self._list(token, "/schedules", "schedules")
+        return MappingProxyType({s["id"]: _ids(s.get("users")) for s in schedules})
 
-    async def policy_user_targets(self, token: str) -> dict[str, frozenset[str]]:
+    @shared_while_in_flight
+    async def policy_user_targets(self, token: str) -> Mapping[str, frozenset[str]]:
         """Escalation policy id -> users it targets directly (schedule targets are the schedules' business)."""
         targets: dict[str, frozenset[str]] = {}
         for policy in await self._list(token, "/escalation_policies", "escalation_policies"):
@@ -87,11 +94,18 @@ class PagerDutyPeople:
                 and isinstance(t.get("id"), str)
             }
             targets[policy["id"]] = frozenset(users)
-        return targets
+        return MappingProxyType(targets)
 
     async def on_call_between(self, token: str, since: datetime, until: datetime) -> frozenset[str]:
         """Everyone on call at any time in [since, until] through any escalation policy (and users a
-        policy targets directly, who are always on call). One row per user, policy and level."""
+        policy targets directly, who are always on call). One row per user, policy and level.
+
+        The window is widened to whole minutes, so that runs starting in the same minute share one
+        read: a wider window only finds more people on call, which protects more and matches fewer."""
+        return await self._on_call_in_minutes(token, _minute_floor(since), _minute_ceil(until))
+
+    @shared_while_in_flight
+    async def _on_call_in_minutes(self, token: str, since: datetime, until: datetime) -> frozenset[str]:
         params = {
             "since": since.astimezone(UTC).isoformat(),
             "until": until.astimezone(UTC).isoformat(),
@@ -184,6 +198,15 @@ class PagerDutyPeople:
                     f"PagerDuty refused {what}", reason=CleanupReason.PAGERDUTY_REFUSED
                 ) from error
             raise
+
+
+def _minute_floor(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _minute_ceil(moment: datetime) -> datetime:
+    floor = _minute_floor(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 def _outcomes(removal: Removal) -> dict[str, Outcome]:

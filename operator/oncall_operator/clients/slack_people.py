@@ -7,11 +7,13 @@ is checked (read again) before it is sent again, so it never lands twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from oncall_operator.api.reasons import ExternalReason as R
+from oncall_operator.clients.in_flight import InFlight, shared_while_in_flight
 from oncall_operator.clients.ratelimit import BACKGROUND
 from oncall_operator.clients.slack import Slack, payload
 from oncall_operator.core.cleanup.directory import SlackUser
@@ -27,8 +29,10 @@ Outcome = tuple[ChangeState, str | None]
 class SlackPeople:
     def __init__(self, slack: Slack) -> None:
         self.slack = slack
+        self.in_flight = InFlight()
 
-    async def users(self, token: str) -> list[SlackUser]:
+    @shared_while_in_flight
+    async def users(self, token: str) -> tuple[SlackUser, ...]:
         try:
             members = await self.slack.list_users(token, priority=BACKGROUND)
         except Transient as error:
@@ -66,9 +70,10 @@ class SlackPeople:
                 "users.list shows no email addresses: the Slack token lacks users:read.email",
                 reason=R.MISSING_SCOPE,
             )
-        return users
+        return tuple(users)
 
-    async def groups(self, token: str) -> dict[str, frozenset[str]]:
+    @shared_while_in_flight
+    async def groups(self, token: str) -> Mapping[str, frozenset[str]]:
         """Every user group, disabled ones included, with its members (one Tier 2 call)."""
         try:
             data = await self.slack.call(
@@ -88,12 +93,19 @@ class SlackPeople:
                     "usergroups.list did not list a group's members", reason=R.INVALID_RESPONSE
                 )
             groups[group["id"]] = frozenset(u for u in users if isinstance(u, str))
-        return groups
+        return MappingProxyType(groups)
 
-    async def last_logins(self, token: str, since: datetime) -> dict[str, datetime]:
+    async def last_logins(self, token: str, since: datetime) -> Mapping[str, datetime]:
         """The last login of everyone who logged in at or after `since` (newest first, so paging stops
         at the first older entry). Raises Misconfigured/Unauthorized when the workspace cannot answer
-        (plan, token type or scope): the caller reports the rule's condition as Unsupported."""
+        (plan, token type or scope): the caller reports the rule's condition as Unsupported.
+
+        `since` is taken back to its whole minute, so that runs starting in the same minute share one
+        read: an earlier cutoff only counts more people as active, which matches fewer."""
+        return await self._logins_since(token, since.replace(second=0, microsecond=0))
+
+    @shared_while_in_flight
+    async def _logins_since(self, token: str, since: datetime) -> Mapping[str, datetime]:
         cutoff = since.astimezone(UTC).timestamp()
         last: dict[str, datetime] = {}
         cursor = ""
@@ -126,7 +138,7 @@ class SlackPeople:
             metadata = data.get("response_metadata")
             cursor = metadata.get("next_cursor", "") if isinstance(metadata, dict) else ""
             if older or not cursor or not logins:
-                return last
+                return MappingProxyType(last)
         raise IncompleteListing(
             f"team.accessLogs has more than {ACCESS_LOG_PAGES} pages since the cutoff",
             reason=R.LISTING_TOO_LARGE,

@@ -5,7 +5,7 @@ need: schedules only when it removes from schedules, access logs only for inacti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,7 +87,7 @@ async def gather(people: People, tokens: Tokens, rule: CleanupRuleSpec, now: dat
     return Directory(now=now, **{name: task.result() for name, task in tasks.items()})
 
 
-async def _access_logs(people: People, tokens: Tokens, since: datetime) -> dict[str, datetime]:
+async def _access_logs(people: People, tokens: Tokens, since: datetime) -> Mapping[str, datetime]:
     try:
         return await people.slack.last_logins(tokens.access_logs, since)
     except (Misconfigured, Unauthorized) as error:
