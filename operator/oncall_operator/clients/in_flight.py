@@ -3,8 +3,8 @@
 Cleanup rules tend to share a schedule (Monday 03:00) and a token: without this, fifty runs firing
 together each list the whole directory - fifty multi-megabyte answers held at once, fifty times the
 rate budget, and handoffs queued behind them for connections. A caller that arrives while the same
-read is under way awaits that read's result (or its error); nothing is kept once it is done, so no
-caller ever gets an answer older than the moment it asked.
+read is under way awaits that read's result (or its error); nothing is kept once it is done, so a
+caller joins a read still under way, never an answer already given.
 """
 
 from __future__ import annotations
