@@ -36,7 +36,7 @@ from support.crash import (
 )
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
-from support.privacy import ERASURE_FINALIZER, deletion_request, subject_secret
+from support.privacy import ERASURE_FINALIZER, deletion_request, event, subject_secret
 from support.reliability import seeds
 
 pytestmark = pytest.mark.cluster
@@ -185,6 +185,12 @@ def test_killed_anywhere_in_an_erasure_it_completes_and_each_external_write_land
         if phase == "Running":
             assert ERASURE_FINALIZER in at_kill["metadata"].get("finalizers", []), "finalizer dropped"
         writes_at_kill = len(external(sandbox))
+        # A record naming the person by PagerDuty id alone, written while the erasure was unfinished: the
+        # resumed erasure must still know that id, although the PagerDuty user may be deleted by now
+        # and the subject Secret holds only the email (status.resolved keeps the id).
+        unfinished = (at_kill.get("status") or {}).get("verified") is None
+        if unfinished:
+            event(kube, namespace, "about-pagerduty-id", f"removed {SUBJECT_PAGERDUTY} from PSCHEDA")
         began = time.monotonic()
         operator.start()
 
@@ -221,6 +227,10 @@ def test_killed_anywhere_in_an_erasure_it_completes_and_each_external_write_land
         assert set(states.values()) <= {"done", "alreadyDone"}, (seed, status["external"])
         text = json.dumps(receipt)
         assert "paaa" not in text and SUBJECT_EMAIL not in text, "the receipt names the person"
+        assert "resolved" not in status, "the kept ids outlived the request"
+        if unfinished:
+            left = kube.kubectl("get", "events", "-n", namespace, "-o", "name").stdout
+            assert "about-pagerduty-id" not in left, (seed, phase, actions, "a PagerDuty-id-only record kept")
         run_items = kube.get("cleanuprun", "run-a", namespace)["status"]["items"]
         assert not any(SUBJECT_SLACK in line for line in run_items), run_items
         report.append(
