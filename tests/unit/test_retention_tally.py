@@ -48,6 +48,7 @@ class Cluster:
         self.fuse: int | None = None
         self.lands = True
         self.writes = 0
+        self.listed = True  # the policy is in the listing of policies (else read by itself)
         self.uids = itertools.count()
 
     def _write(self, apply: Any) -> None:
@@ -81,8 +82,12 @@ class Cluster:
     # --- Kube's interface ---
     async def list_everywhere(self, plural: str, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
         if plural == "retentionpolicies":
-            return [self.policy]
+            return [self.policy] if self.listed else []
         return list(self.objects[plural].values())
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        assert (plural, namespace, name) == ("retentionpolicies", *POLICY)
+        return self.policy
 
     async def list_objects(self, plural: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         return list(self.objects[plural].values())
@@ -202,6 +207,16 @@ def test_killed_at_any_write_the_next_pass_settles_and_the_tally_is_exact(lands:
         assert cluster.policy["status"]["pruned"] == EXPECTED, (fuse, "after the finalizers went")
         assert len(cluster.objects["cleanupruns"]) == 61 and len(cluster.objects["deletionrequests"]) == 3
         assert set(cluster.events) == {f"fresh-{n}" for n in range(4)}
+
+
+def test_a_policy_the_listing_misses_is_read_and_settled_by_itself() -> None:
+    cluster = seeded()
+    cluster.fuse = 5  # a delete of the first batch (after its intent)
+    with pytest.raises(Killed):
+        asyncio.run(retention(cluster).prune((NS,), POLICY))
+    cluster.fuse, cluster.listed = None, False
+    assert asyncio.run(retention(cluster).prune((NS,), POLICY)).tally == EXPECTED
+    assert cluster.policy["status"]["pruned"] == EXPECTED
 
 
 def test_the_recorded_batch_holds_names_and_uids_only() -> None:

@@ -80,7 +80,7 @@ class Retention:
         """A pass over `namespaces` (empty: every watched namespace), counted in `policy`'s status
         (None: the built-in defaults' pass, counted in metrics only)."""
         async with self._lock:
-            tallies = await settle(self.services.kube, self.watched)
+            tallies = await settle(self.services.kube, self.watched, policy)
             tally = Tally(self.services.kube, policy, tallies.get(policy, {})) if policy else None
             result = await self._prune(namespaces, tally)
             result.tally = dict(tally.pruned) if tally else None

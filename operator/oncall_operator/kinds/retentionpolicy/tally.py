@@ -9,6 +9,8 @@ anything, so a record is counted by exactly one policy, once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from oncall_operator.api.inventory import RetainedData
 from oncall_operator.api.retention import (
     RETENTION_POLICY,
@@ -17,6 +19,7 @@ from oncall_operator.api.retention import (
     RetentionPolicyStatus,
 )
 from oncall_operator.clients.kube import Kube
+from oncall_operator.core.errors import NotFound
 from oncall_operator.core.privacy.retention import Present, landed
 from oncall_operator.core.status import parse_status
 
@@ -60,19 +63,31 @@ async def _present(kube: Kube, data: RetainedData, namespace: str) -> dict[str, 
     }
 
 
-async def settle(kube: Kube, watched: tuple[str, ...]) -> dict[PolicyKey, dict[str, int]]:
-    """Every policy's `pruned`, after counting what a batch a killed pass left recorded deleted."""
+async def _settle_one(kube: Kube, key: PolicyKey, policy: dict[str, Any]) -> dict[str, int]:
+    status = parse_status(RetentionPolicyStatus, policy.get("status"))
+    pruned = dict(status.pruned)
+    batch = status.pruning
+    if batch is not None:
+        present = await _present(kube, batch.data, batch.namespace)
+        count = len(landed(((r.name, r.uid) for r in batch.records), present))
+        pruned[batch.data.value] = pruned.get(batch.data.value, 0) + count
+        await kube.patch_status(RETENTION_POLICY.plural, *key, {"pruned": pruned, "pruning": None})
+    return pruned
+
+
+async def settle(
+    kube: Kube, watched: tuple[str, ...], own: PolicyKey | None = None
+) -> dict[PolicyKey, dict[str, int]]:
+    """Every policy's `pruned`, after counting what a batch a killed pass left recorded deleted
+    (`own`, the policy the pass counts for, is read by itself if the listing missed it)."""
     tallies: dict[PolicyKey, dict[str, int]] = {}
     for policy in await kube.list_everywhere(RETENTION_POLICY.plural, watched):
         meta = policy.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
-        status = parse_status(RetentionPolicyStatus, policy.get("status"))
-        pruned = dict(status.pruned)
-        batch = status.pruning
-        if batch is not None:
-            present = await _present(kube, batch.data, batch.namespace)
-            count = len(landed(((r.name, r.uid) for r in batch.records), present))
-            pruned[batch.data.value] = pruned.get(batch.data.value, 0) + count
-            await kube.patch_status(RETENTION_POLICY.plural, *key, {"pruned": pruned, "pruning": None})
-        tallies[key] = pruned
+        tallies[key] = await _settle_one(kube, key, policy)
+    if own is not None and own not in tallies:
+        try:
+            tallies[own] = await _settle_one(kube, own, await kube.get_object(RETENTION_POLICY.plural, *own))
+        except NotFound:
+            tallies[own] = {}  # deleted meanwhile: its status patches find nothing either
     return tallies
