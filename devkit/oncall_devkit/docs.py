@@ -84,7 +84,9 @@ does not declare, and no class is kept forever by default.
 - **Erasure** is a `DeletionRequest`: the subject's identifiers go in a Secret (never in the spec);
   `mode: Preview` reports every location (an access report), `mode: Erase` erases them, then
   re-scans and records the verification in the receipt (its status), which never repeats the
-  personal data. `scope` adds the Slack user groups OnCallSyncs manage and PagerDuty (off every
+  personal data once the request is finished (while an Erase runs it keeps the subject's Slack and
+  PagerDuty ids, never the email, so that a resumed erasure still knows an account it deleted;
+  they are cleared when it finishes). `scope` adds the Slack user groups OnCallSyncs manage and PagerDuty (off every
   schedule layer and escalation rule, each write recorded as intent first, then the user deleted;
   PagerDuty's refusal, e.g. for the only user of a layer, is reported, not retried). A person still
   on call is re-derived from PagerDuty by OnCallSync: the Slack part is refused unless `pagerDuty` is

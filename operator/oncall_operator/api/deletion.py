@@ -1,6 +1,7 @@
 """DeletionRequest: erase (or report) what the operator and, per scope, Slack and PagerDuty hold
 about one person. The subject is named in a Secret, never in the spec; the status is the receipt -
-counts, outcomes and the subject's HMAC reference, nothing that repeats the personal data."""
+counts, outcomes and the subject's HMAC reference, nothing that repeats the personal data once it is
+finished (while an Erase runs, status.resolved keeps the subject's ids, never the email)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,11 @@ class SpecReference(CamelModel):
     field: str = Field(description="The spec field naming the subject (the owner edits it).")
 
 
+class ResolvedIds(CamelModel):
+    slack_user: str | None = Field(default=None, description="The subject's Slack user id, if any.")
+    pager_duty_user: str | None = Field(default=None, description="The subject's PagerDuty user id, if any.")
+
+
 class DeletionRequestStatus(CamelModel):
     phase: DeletionPhase = Field(default=DeletionPhase.PENDING, description="Where the request is.")
     reason: str | None = Field(default=None, description="Why it is in this phase (a DeletionReason).")
@@ -141,6 +147,12 @@ class DeletionRequestStatus(CamelModel):
     subject: str | None = Field(
         default=None,
         description="The subject's HMAC reference (core/subjects): links this receipt, not the person.",
+    )
+    resolved: ResolvedIds | None = Field(
+        default=None,
+        description="The subject's ids as first resolved (from the Secret, or looked up by its email), "
+        "kept while the request runs so that a resumed erasure still knows an account it has deleted; "
+        "cleared when the request finishes. Ids only, never the email.",
     )
     due_by: str | None = Field(default=None, description="One month after creation (GDPR art. 12(3)).")
     start_time: str | None = Field(default=None, description="When it started running (RFC 3339).")

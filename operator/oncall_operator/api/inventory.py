@@ -73,9 +73,17 @@ INVENTORY: tuple[DataRecord, ...] = (
     DataRecord(
         DataClass.DELETION_RECEIPTS,
         "DeletionRequest objects (their status is the receipt)",
-        (PersonalField("status.subject", "the keyed HMAC of the subject's email or id"),),
+        (
+            PersonalField("status.subject", "the keyed HMAC of the subject's email or id"),
+            PersonalField(
+                "status.resolved",
+                "the subject's Slack and PagerDuty user ids while an Erase runs (never the email), so a "
+                "resumed erasure still knows an account it deleted",
+            ),
+        ),
         "Proof that an erasure was asked for, done and verified (GDPR art. 5(2) accountability).",
-        "365 days after completion.",
+        "365 days after completion; status.resolved only while the request runs (cleared when it "
+        "completes or fails).",
         "A later request for the same subject replaces status.subject with `erased`.",
         "ONCALL_RETENTION_RECEIPTS_MAX_AGE",
     ),

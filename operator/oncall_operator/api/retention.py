@@ -69,6 +69,22 @@ class RetentionPolicySpec(CamelModel):
     interval: Interval = "1h"
 
 
+class PrunedRecord(CamelModel):
+    name: str = Field(description="The record's name.")
+    uid: str = Field(description="The record's uid (a record recreated under the same name is another).")
+
+
+class PendingPrune(CamelModel):
+    """Deletions a pass sends in one batch, recorded before it sends them: after a kill, the next pass
+    counts those that landed (gone, or deleting) into `pruned` once and forgets the rest."""
+
+    data: RetainedData = Field(description="The class of data of the batch.")
+    namespace: str = Field(description="The namespace of the batch.")
+    records: list[PrunedRecord] = Field(
+        default_factory=list, max_length=100, description="The records the batch deletes (names and uids)."
+    )
+
+
 class RetentionPolicyStatus(CamelModel):
     last_run_time: str | None = Field(default=None, description="When the policy last pruned (RFC 3339).")
     cluster_wide: bool | None = Field(
@@ -76,6 +92,11 @@ class RetentionPolicyStatus(CamelModel):
     )
     pruned: dict[str, int] = Field(
         default_factory=dict, description="Data class -> records pruned by this policy's passes, in total."
+    )
+    pruning: PendingPrune | None = Field(
+        default=None,
+        description="The batch of deletions under way (recorded before they are sent, cleared when they "
+        "are added to pruned): a pass killed meanwhile is settled by the next one, each record counted once.",
     )
     oldest: dict[str, str] = Field(
         default_factory=dict,

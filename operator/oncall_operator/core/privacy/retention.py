@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -80,3 +80,24 @@ def to_prune(records: Sequence[Record], limit: Limit, now: datetime) -> list[str
         if too_old or too_many:
             doomed.append(record.name)
     return doomed
+
+
+@dataclass(frozen=True)
+class Present:
+    """A record as a listing shows it now."""
+
+    uid: str
+    deleting: bool = False
+
+
+def landed(intended: Iterable[tuple[str, str]], present: Mapping[str, Present]) -> list[str]:
+    """Of the (name, uid) deletions a killed pass recorded as intent, those that reached the API server:
+    the record is gone, replaced by another of that name, or being deleted (a finalizer still held).
+    A record still there untouched was never deleted: the next pass decides about it afresh, so it is
+    counted by whichever pass deletes it, and a landed one only here (`to_prune` skips the deleting)."""
+    done = []
+    for name, uid in intended:
+        now = present.get(name)
+        if now is None or now.uid != uid or now.deleting:
+            done.append(name)
+    return done

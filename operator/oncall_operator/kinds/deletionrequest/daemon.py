@@ -4,7 +4,9 @@ Every external write is preceded by its intent in the status (so a restart check
 again: Slack's group members are read first, a PagerDuty delete of a deleted user is a 404); the
 operator's own erasures are idempotent (a redacted item names nobody). The request holds a finalizer
 while it runs, released only when it is finished. The Secret naming the subject is deleted last,
-after the receipt recorded the verification.
+after the receipt recorded the verification. The subject's ids as first resolved are kept in the
+status while the request runs (`status.resolved`, cleared when it finishes): a resumed erasure of a
+subject named by email only still knows the PagerDuty user it deleted, which a lookup no longer finds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from oncall_operator.api.deletion import (
     DeletionRequestSpec,
     DeletionRequestStatus,
     DeletionScope,
+    ResolvedIds,
 )
 from oncall_operator.core.conditions import condition, set_conditions
 from oncall_operator.core.errors import Misconfigured, Unauthorized
@@ -48,9 +51,17 @@ def parse_time(text: str) -> datetime:
 
 
 async def resolve(
-    services: Services, people: People, namespace: str, spec: DeletionRequestSpec
+    services: Services,
+    people: People,
+    namespace: str,
+    spec: DeletionRequestSpec,
+    kept: ResolvedIds | None = None,
 ) -> tuple[Subject, str | None]:
-    """The subject's refs and ids from its Secret (and the credentials, to look ids up by email)."""
+    """The subject's refs and ids from its Secret (and the credentials, to look ids up by email).
+
+    `kept` holds the ids a first resolution found (status.resolved): a resumed erasure uses them rather
+    than look them up again, since an account it deleted (the PagerDuty user) is no longer found by email.
+    """
     data = await services.kube.read_secret_data(namespace, spec.subject_secret_ref.name)
     if data is None:
         raise Misconfigured(
@@ -62,6 +73,8 @@ async def resolve(
         return value or None
 
     email, slack_user, pagerduty_user = text(EMAIL_KEY), text(SLACK_USER_KEY), text(PAGERDUTY_USER_KEY)
+    if kept is not None:
+        slack_user, pagerduty_user = slack_user or kept.slack_user, pagerduty_user or kept.pager_duty_user
     if not (email or slack_user or pagerduty_user):
         raise Misconfigured(
             f"Secret {spec.subject_secret_ref.name} has none of {EMAIL_KEY}, {SLACK_USER_KEY}, "
@@ -111,8 +124,13 @@ async def step(
         await request.save()
     erase = spec.mode is DeletionMode.ERASE
     if status.verified is None:
-        subject, email = await resolve(services, people, request.namespace, spec)
+        subject, email = await resolve(services, people, request.namespace, spec, status.resolved)
         status.subject = subject.primary
+        if erase and status.resolved is None:  # kept before any account is deleted (cleared at the end)
+            status.resolved = ResolvedIds(
+                slack_user=subject.slack_user, pager_duty_user=subject.pagerduty_user
+            )
+            await request.save()
         scanner = Scanner(services, namespaces)
         me = (request.namespace, request.name)
         operator_data = DeletionScope.OPERATOR_DATA in spec.scope
@@ -186,7 +204,7 @@ async def _finish(
                 "; the subject Secret is left for its owner to delete (the operator may not delete Secrets)"
             )
     status.phase, status.reason, status.message = phase, reason, message
-    status.completed_at = rfc3339(now)
+    status.completed_at, status.resolved = rfc3339(now), None
     status.conditions = set_conditions(
         status.conditions,
         condition("Ready", phase is DeletionPhase.COMPLETED, reason, message, generation, now),
@@ -199,7 +217,7 @@ def fail(
     status: DeletionRequestStatus, reason: str, message: str, now: datetime, generation: int | None
 ) -> None:
     status.phase, status.reason, status.message = DeletionPhase.FAILED, reason, message
-    status.completed_at = rfc3339(now)
+    status.completed_at, status.resolved = rfc3339(now), None
     status.conditions = set_conditions(
         status.conditions, condition("Ready", False, reason, message, generation, now)
     )

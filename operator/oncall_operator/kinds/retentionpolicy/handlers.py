@@ -58,11 +58,11 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
             status = parse_status(RetentionPolicyStatus, body.get("status"))
             generation = body.get("metadata", {}).get("generation")
             now = datetime.now(UTC)
+            tally: dict[str, int] | None = None
             try:
                 interval = parse_duration(str(spec.get("interval", "1h")), days=False).total_seconds()
-                result = await retention.prune(() if cluster_wide else (namespace,))
-                for data, count in result.pruned.items():
-                    status.pruned[data] = status.pruned.get(data, 0) + count
+                result = await retention.prune(() if cluster_wide else (namespace,), (namespace, name))
+                tally = result.tally
                 status.oldest = {data: rfc3339(when) for data, when in sorted(result.oldest.items())}
                 status.last_run_time, status.cluster_wide = rfc3339(now), cluster_wide
                 total = sum(result.pruned.values())
@@ -79,7 +79,15 @@ def register(registry: kopf.OperatorRegistry, services: Services) -> None:
                 ready = condition("Ready", False, RetentionReason.PRUNE_FAILED, str(error), generation, now)
             status.observed_generation = generation
             status.conditions = set_conditions(status.conditions, ready)
-            await services.kube.patch_status(RETENTION_POLICY.plural, namespace, name, render_status(status))
+            # status.pruned and status.pruning are the pass's (tally.py), written batch by batch: only a
+            # pass that finished (its batch settled, so no other pass writes this policy's) repeats it.
+            rendered = render_status(status)
+            rendered.pop("pruning", None)
+            if tally is None:
+                rendered.pop("pruned", None)
+            else:
+                rendered["pruned"] = tally
+            await services.kube.patch_status(RETENTION_POLICY.plural, namespace, name, rendered)
             await stopped.wait(interval)
 
     async def defaults_forever() -> None:
