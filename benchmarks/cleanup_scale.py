@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from measure import install_crds, memory_mib
+from measure import MALLOC_ENV, install_crds, memory_mib
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.pagerduty import ACCOUNT_LIMIT_PER_MINUTE
@@ -139,7 +139,7 @@ class Bench:
             "KUBECONFIG": str(plane.kubeconfig),
             **self.sandbox.operator_env(),
             "ONCALL_RATE_LIMIT_SCALE": str(scale),
-            "MALLOC_ARENA_MAX": "2",  # as the Helm chart sets it
+            **MALLOC_ENV,
         }
         self.log = (log_dir / f"operator-{namespace}.log").open("wb")
         self.process = subprocess.Popen(

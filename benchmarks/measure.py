@@ -13,6 +13,11 @@ from oncall_devkit.localcluster import LocalControlPlane
 from oncall_operator.api import RESOURCE_KINDS
 from oncall_operator.api.crd import render_crd
 
+# As the image and the chart run the operator (docs/benchmarks.md says why; tests/unit/test_chart.py
+# holds the chart's equal to the image's): two malloc arenas, and large blocks always from mmap, so that a
+# freed multi-megabyte answer goes back to the system instead of fragmenting the heap.
+MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
+
 
 def memory_mib(pid: int, field: str = "VmRSS") -> float:
     """A /proc/PID/status memory field (VmRSS now, VmHWM the peak) in MiB; 0 when absent."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from measure import cpu_seconds, install_crds, memory_mib
+from measure import MALLOC_ENV, cpu_seconds, install_crds, memory_mib
 from oncall_devkit.localcluster import LocalControlPlane, local_operator_command
 from oncall_operator.clients.kube import CREDENTIALS_LABEL
 from oncall_operator.clients.slack_limits import METHOD_TIER, per_minute
@@ -186,8 +186,7 @@ class Run:
             "ONCALL_RATE_LIMIT_SCALE": str(scale),
             # The production cadence (60 s) on the accelerated clock.
             "ONCALL_LOOKAHEAD_INTERVAL": f"{max(1.0, 60.0 / scale):.3f}s",
-            # As the Helm chart sets it: fewer malloc arenas for the SDKs' worker threads.
-            "MALLOC_ARENA_MAX": "2",
+            **MALLOC_ENV,
         }
         self.log = (log_dir / f"operator-{int(time.time())}.log").open("wb")
         self.process = subprocess.Popen(

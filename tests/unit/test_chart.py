@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from support.image import image_env
 from support.kube import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "oncall-operator"
@@ -117,7 +118,7 @@ def test_chart_crds_are_a_copy_of_the_generated_crds() -> None:
 def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["name"] == "oncall-operator"
-    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.3.1", "0.1.0", ">=1.29.0-0")
+    assert (chart["version"], chart["appVersion"], chart["kubeVersion"]) == ("0.3.2", "0.1.0", ">=1.29.0-0")
     names = {path.name for path in CI_FILES}
     assert names == {
         "default-values.yaml",
@@ -179,7 +180,7 @@ def test_every_scenario_is_restricted_and_consistent(helm: Path, values: Path) -
         assert selector.items() <= labels.items(), f"{doc['kind']} lacks the selector labels"
         assert (
             labels["app.kubernetes.io/managed-by"] == "Helm"
-            and labels["helm.sh/chart"] == "oncall-operator-0.3.1"
+            and labels["helm.sh/chart"] == "oncall-operator-0.3.2"
         )
 
     pod_security = pod["spec"]["securityContext"]
@@ -296,6 +297,8 @@ def test_default_is_cluster_wide_standalone(helm: Path) -> None:
     env = {item["name"]: item for item in container(docs)["env"]}
     assert "ONCALL_PAGERDUTY_URL" not in env and "ONCALL_SLACK_URL" not in env
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    malloc = {name: env[name]["value"] for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")}
+    assert malloc == {name: image_env()[name] for name in malloc}  # the chart runs it as the image does
 
 
 def test_namespaced_watch_uses_a_role_per_namespace(helm: Path) -> None:
