@@ -347,6 +347,10 @@ def test_deletion_request_retries_with_a_reason_then_erases_once(
         "patch", "oncallsync", "oncall", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'
     )
     wait_condition(kube, "oncall", namespace, "Ready", "False", "Suspended")
+    # A fresh process: the sync's user lookups (cached for an hour) would otherwise answer the
+    # request's, and a hostile users.lookupByEmail row would never be asked at all.
+    operator.stop()
+    operator.start()
     subject_secret(kube, namespace, "subject", "paaa@example.test")
     updates_before = (sandbox.group("oncall") or {})["updates"]
     hostile.inject(sandbox)
