@@ -68,6 +68,17 @@ async def test_listings_read_everyone_with_roles_teams_and_memberships(seeded: S
     assert (await slack.groups(scenario.SLACK_TOKEN))["S0VENDOR1"] == {"UCONTR1", "ULEAD"}
 
 
+async def test_an_on_call_entry_without_a_user_is_an_incomplete_listing(seeded: SandboxServer) -> None:
+    """Skipping the entry would hide someone on call: a cleanup could delete them, an erasure could
+    think them off call (found by the hostile-answers table, `null_field oncalls[].user`)."""
+    seeded.control.fault("pagerduty", "null_field", "GET /oncalls", field="oncalls[].user")
+    pd, _ = people(seeded)
+    now = seeded.control.now()
+    with pytest.raises(IncompleteListing) as hidden:
+        await pd.on_call_between(scenario.PD_TOKEN, now, now + timedelta(hours=1))
+    assert hidden.value.reason == ExternalReason.INVALID_RESPONSE and "GET /oncalls" in hidden.value.message
+
+
 async def test_more_users_than_classic_paging_reaches_is_an_incomplete_listing(
     sandbox: SandboxServer,
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import Adapters
+from oncall_operator.clients.ratelimit import BACKGROUND
 from oncall_operator.core.backoff import MAX_SERVER_WAIT
 from oncall_operator.core.errors import NotFound, OperatorError, Transient
 from oncall_operator.metrics import REGISTRY
@@ -72,6 +73,23 @@ async def test_slack_answers_become_classified_errors(
     error = await classified(adapters.slack(deadline=DEADLINE).find_group(SLACK_TOKEN, "payments-oncall"))
     assert error.reason == reason, error.message
     assert "@" not in error.message
+
+
+async def test_a_slow_slack_read_in_the_background_is_not_retried_for_minutes(
+    sandbox: SandboxServer, adapters: Adapters
+) -> None:
+    """A background read gets 6 quick attempts (flaky servers), but a drip-feed that uses a whole call
+    deadline is slow, not flaky: it goes back to the resource's backoff at once (a cleanup listing
+    held 6 x 30 s, over 3 minutes, before it was refused: the long hostile row users.list-drip_feed)."""
+    sandbox.control.fault("slack", "drip_feed", "usergroups.list", interval_seconds=1.0)
+    sandbox.control.clear_requests()
+    slack = adapters.slack(deadline=DEADLINE)
+    error = await classified(
+        slack.call(SLACK_TOKEN, "usergroups.list", priority=BACKGROUND), within=3 * DEADLINE
+    )
+    assert error.reason == "SlackUnavailable", error.message
+    asked = [r for r in sandbox.control.requests(api="slack") if r["method"] == "usergroups.list"]
+    assert len(asked) == 1, asked
 
 
 async def test_a_slack_member_list_that_is_not_ids_is_refused(

@@ -113,11 +113,13 @@ class PagerDutyPeople:
             "time_zone": "UTC",
         }
         rows = await self._list(token, "/oncalls", "oncalls", params)
-        return frozenset(
-            r["user"]["id"]
-            for r in rows
-            if isinstance(r.get("user"), dict) and isinstance(r["user"].get("id"), str)
-        )
+        # A row without a user id hides someone on call: skipping it would let a cleanup delete them
+        # or an erasure treat them as off call. The listing is incomplete, like a user without an email.
+        if not all(isinstance(r.get("user"), dict) and isinstance(r["user"].get("id"), str) for r in rows):
+            raise IncompleteListing(
+                "GET /oncalls listed an on-call entry without a user id", reason=R.INVALID_RESPONSE
+            )
+        return frozenset(r["user"]["id"] for r in rows)
 
     async def remove_from_schedule(
         self, token: str, schedule_id: str, users: Iterable[str]
