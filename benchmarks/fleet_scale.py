@@ -219,8 +219,8 @@ def main() -> int:
                 figures["seconds_to_all_ready"] = round(time.monotonic() - started, 1)
                 # Steady state: no polling of the apiserver in the window, only /proc and the sandbox.
                 seconds = args.soak_minutes * 60
-                kube_before, calls_before = apiserver_requests(plane), len(control.requests())
-                calls_start = max((r["seq"] for r in control.requests()), default=0)
+                kube_before, before = apiserver_requests(plane), control.requests()
+                calls_before, calls_start = len(before), max((r["seq"] for r in before), default=0)
                 cpu_before = [p.cpu_seconds() for p in processes]
                 rss = [[p.rss_mib()] for p in processes]
                 window_start = time.monotonic()

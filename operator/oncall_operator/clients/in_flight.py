@@ -21,7 +21,7 @@ P = ParamSpec("P")
 class InFlight:
     def __init__(self) -> None:
         self._reads: dict[Hashable, asyncio.Future[Any]] = {}
-        self.joined = 0  # callers served by a read someone else started (the benchmark reports it)
+        self.joined = 0  # callers served by a read someone else started (what sharing saved)
 
     async def join(self, key: Hashable, read: Callable[[], Coroutine[Any, Any, T]]) -> T:
         future = self._reads.get(key)
