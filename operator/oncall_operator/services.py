@@ -7,7 +7,12 @@ Per-kind scheduling state (wake-ups, worker slots, queues) stays with each kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import kopf
 
 from oncall_operator.api.common import SecretKeyRef
 from oncall_operator.clients.clock import Clock, clock_from_url
@@ -16,7 +21,10 @@ from oncall_operator.clients.pagerduty import PagerDuty
 from oncall_operator.clients.secret_watch import SecretWatch
 from oncall_operator.clients.slack import Slack
 from oncall_operator.clients.subject_keys import SubjectKeys, operator_namespace
+from oncall_operator.core.resume import settle_delay
 from oncall_operator.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class Services:
     subjects: SubjectKeys
     operator_namespace: str
     secrets: SecretWatch
+    started: float = field(default_factory=time.monotonic)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -37,11 +46,16 @@ class Services:
         namespace = operator_namespace(settings.operator_namespace)
         return cls(
             settings=settings,
-            slack=Slack(settings.slack_url, rate_limit_scale=settings.rate_limit_scale),
+            slack=Slack(
+                settings.slack_url,
+                rate_limit_scale=settings.rate_limit_scale,
+                deadline=settings.call_deadline,
+            ),
             pagerduty=PagerDuty(
                 settings.pagerduty_url,
                 rate_limit_scale=settings.rate_limit_scale,
                 ca_file=settings.pagerduty_ca_file,
+                deadline=settings.call_deadline,
             ),
             kube=kube,
             clock=clock_from_url(settings.clock_url),
@@ -49,6 +63,18 @@ class Services:
             operator_namespace=namespace,
             secrets=SecretWatch(kube),
         )
+
+    async def writes_settled(self, what: str, stopped: kopf.DaemonStopped | None = None) -> None:
+        """Returns once no write an earlier process sent can still land (core/resume.py): call it
+        before checking live state for a write recorded as intent but not confirmed."""
+        delay = settle_delay(time.monotonic() - self.started, self.settings.call_deadline)
+        if delay <= 0:
+            return
+        log.info("%s: waiting %.0fs for writes a previous process may still have in flight", what, delay)
+        if stopped is not None:
+            await stopped.wait(delay)
+        else:
+            await asyncio.sleep(delay)
 
     async def read_credential(self, namespace: str, ref: SecretKeyRef) -> str:
         """A token from a Secret a resource names, under the operator's Secret policy."""

@@ -104,6 +104,7 @@ class Settings:
     subject_key_secret: str = "oncall-operator-subject-key"
     clock_url: str | None = None
     rate_limit_scale: float = 1.0
+    call_deadline: float = 30.0
     with_test_kinds: bool = False
     # Built-in retention (docs/privacy.md): where no RetentionPolicy's rule applies.
     retention_interval: float = 600.0
@@ -219,6 +220,13 @@ OPTIONS: tuple[Option, ...] = (
         ("--rate-limit-scale",),
         "multiply every rate budget (benchmarks against a sandbox scaled the same way only)",
         _scale,
+    ),
+    Option(
+        "call_deadline",
+        ("--call-deadline",),
+        "how long one Slack or PagerDuty request may take, answer included (a duration); after a "
+        "restart, a write recorded but not confirmed is checked only once this plus 5 s has passed",
+        _seconds,
     ),
     Option(
         "retention_interval",

@@ -50,7 +50,8 @@ def test_killed_after_k_of_n_changes_resumes_and_makes_each_exactly_once(
         actions=["removeFromPagerDutyTeams", "deletePagerDutyUser"],
         safety={"maxAffected": 100, "maxAffectedPercent": 100},
     )
-    env = sandbox.server.operator_env()
+    # A short call deadline: the resumed run looks 5 + 5 s after the restart (core/resume.py).
+    env = {**sandbox.server.operator_env(), "ONCALL_CALL_DEADLINE": "5s"}
     with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
         kube.apply(rule)
         k = 20

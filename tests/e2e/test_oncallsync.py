@@ -691,7 +691,9 @@ def test_an_ambiguous_post_is_checked_in_the_history_then_posted_exactly_once(
         )
         return found if found and found["state"] == "Posted" else None
 
-    record = wait_for(posted_record, timeout=45, what="the message checked and settled")
+    # A fresh operator checks the history only once the post can no longer be in flight (30 + 5 s
+    # after its start: core/resume.py); one running longer checks at once.
+    record = wait_for(posted_record, timeout=75, what="the message checked and settled")
     assert record["onCall"] == [PRIMARY_NEXT]
     posted = [
         m for m in sandbox.control("GET", "slack/messages?channel=C0ONCALL1") if "is now on call" in m["text"]
@@ -741,7 +743,8 @@ def test_a_handoff_message_survives_a_kill_mid_post_exactly_once(
     from support.oncall import create_token_secrets
 
     create_token_secrets(kube, namespace)
-    env = {**sandbox.server.operator_env(), "ONCALL_LOOKAHEAD_INTERVAL": "2s"}
+    # A short call deadline: the restarted operator checks the history 5 + 5 s after its start.
+    env = {**sandbox.server.operator_env(), "ONCALL_LOOKAHEAD_INTERVAL": "2s", "ONCALL_CALL_DEADLINE": "5s"}
     message = {"handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} is now on call"}}
     with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
         kube.apply(oncallsync("crash", namespace, slack=message))

@@ -49,7 +49,8 @@ def test_slack_groups_refused_while_on_call_then_each_removal_exactly_once_acros
     create_token_secrets(kube, namespace)
     with SandboxServer(SandboxSeed.model_validate(scenario.seed(rotation=("PBBB", "PAAA")))) as server:
         sandbox = Sandbox(server)
-        env = {**server.operator_env(), "ONCALL_OPERATOR_NAMESPACE": namespace}
+        # A short call deadline: the resumed request looks 5 + 5 s after the restart (core/resume.py).
+        env = {**server.operator_env(), "ONCALL_OPERATOR_NAMESPACE": namespace, "ONCALL_CALL_DEADLINE": "5s"}
         with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
             # ULEAD too: Slack refuses to empty a group (LastUserGroupMember).
             kube.apply(oncallsync("oncall", namespace, slack={"alwaysInclude": ["ULEAD"]}))

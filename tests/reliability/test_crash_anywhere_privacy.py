@@ -37,7 +37,7 @@ from support.crash import (
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
 from support.privacy import ERASURE_FINALIZER, deletion_request, event, subject_secret
-from support.reliability import seeds
+from support.reliability import CRASH_ENV, seeds
 
 pytestmark = pytest.mark.cluster
 DEAD = "http://127.0.0.1:9"  # the prune talks to neither service
@@ -140,7 +140,7 @@ def test_killed_anywhere_in_an_erasure_it_completes_and_each_external_write_land
         create_token_secrets(kube, namespace)
         seed_subject_data(kube, namespace, key.encode())
         sandbox.control("POST", "load", scenario.seed())
-        env = {**sandbox.server.operator_env(), "ONCALL_OPERATOR_NAMESPACE": namespace}
+        env = {**sandbox.server.operator_env(), **CRASH_ENV, "ONCALL_OPERATOR_NAMESPACE": namespace}
         operator = operators("-n", namespace, env=env).start()
         # A group holding the subject (and ULEAD: Slack refuses to empty a group), then suspended, so
         # every group write below is the request's.

@@ -4,7 +4,8 @@ Every change is recorded in the run's status as intent (`i`) before its request 
 outcome after; writes go out in small waves so a 10,000-change run costs a few status patches a
 second, not two per change. On resume - or after an approval, when the plan may be hours old - a
 fresh look at both services settles every open change first: an intent whose target is gone landed
-and is not sent again; a person who no longer matches is skipped. Only then is anything sent.
+and is not sent again; a person who no longer matches is skipped. Only then is anything sent. A fresh
+process takes that look only once a write its predecessor sent can no longer land (core/resume.py).
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ async def apply(
 ) -> bool:
     """Applies every open change; False when the operator is stopping (the run resumes later)."""
     items, progress = ledger.items, ledger.progress
+    if progress.count(ChangeState.INTENT):
+        # Sent before a restart, perhaps still in flight: look once it can no longer land.
+        await services.writes_settled(f"CleanupRun {ref.namespace}/{ref.name}", stopped)
+        if stopped:
+            return False
     if fresh_check or progress.count(ChangeState.INTENT):
         now = await services.clock.now()
         directory = await gather(people, tokens, rule, now)

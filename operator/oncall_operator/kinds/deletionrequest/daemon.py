@@ -124,6 +124,9 @@ async def step(
         await request.save()
     erase = spec.mode is DeletionMode.ERASE
     if status.verified is None:
+        if any(action.state == "intent" for action in status.external):
+            # A write recorded before a restart: look only once it can no longer be in flight.
+            await services.writes_settled(f"DeletionRequest {request.namespace}/{request.name}")
         subject, email = await resolve(services, people, request.namespace, spec, status.resolved)
         status.subject = subject.primary
         if erase and status.resolved is None:  # kept before any account is deleted (cleared at the end)

@@ -191,6 +191,7 @@ async def sync_once(
     if post and said.interrupted is not None:
         # The operator stopped while posting: the channel's history says whether it landed.
         assert said.interrupted.channel is not None and said.interrupted.digest is not None
+        await services.writes_settled(f"OnCallSync {ref.namespace}/{ref.name}")
         since = datetime.fromisoformat(said.interrupted.time.replace("Z", "+00:00")).timestamp()
         landed = await services.slack.posted_since(
             slack_token, said.interrupted.channel, since, said.interrupted.digest
