@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from test_cleanup import finished_run, people
 
-from support.cleanup import SLACK_ADMIN_TOKEN, cleanup_seed, cleanuprule, credential_secret, run_now, writes
+from support.cleanup import (
+    SLACK_ADMIN_TOKEN,
+    cleanup_seed,
+    cleanuprule,
+    credential_secret,
+    offboarding_now,
+    run_now,
+    writes,
+)
 from support.kube import Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets
 
@@ -40,16 +48,7 @@ def test_killed_after_k_of_n_changes_resumes_and_makes_each_exactly_once(
         )
     sandbox.control("DELETE", "requests")
     create_token_secrets(kube, namespace)
-    rule = cleanuprule(
-        "kill",
-        namespace,
-        annotations=run_now(),
-        dryRun=False,
-        approval="automatic",
-        match={"slackAccount": ["missing"]},
-        actions=["removeFromPagerDutyTeams", "deletePagerDutyUser"],
-        safety={"maxAffected": 100, "maxAffectedPercent": 100},
-    )
+    rule = offboarding_now(namespace)
     # A short call deadline: the resumed run looks 5 + 5 s after the restart (core/resume.py).
     env = {**sandbox.server.operator_env(), "ONCALL_CALL_DEADLINE": "5s"}
     with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from support import scenario
-from support.cleanup import cleanup_seed, cleanuprule, run_now, writes
+from support.cleanup import cleanup_seed, offboarding_now, writes
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, create_token_secrets
 from support.reliability import (
@@ -100,18 +100,7 @@ def start_cleanup(
         )
     sandbox.control("DELETE", "requests")
     operator = operators("-n", namespace, env={**sandbox.server.operator_env(), **CRASH_ENV}).start()
-    kube.apply(
-        cleanuprule(
-            "kill",
-            namespace,
-            annotations=run_now(),
-            dryRun=False,
-            approval="automatic",
-            match={"slackAccount": ["missing"]},
-            actions=["removeFromPagerDutyTeams", "deletePagerDutyUser"],
-            safety={"maxAffected": 100, "maxAffectedPercent": 100},
-        )
-    )
+    kube.apply(offboarding_now(namespace))
     return namespace, operator
 
 

@@ -167,6 +167,21 @@ def cleanuprule(
     }
 
 
+def offboarding_now(namespace: str) -> dict[str, Any]:
+    """The rule the kill tests interrupt: run now, applied at once, caps out of the way; it takes every
+    PagerDuty user without a Slack account off their teams and deletes them."""
+    return cleanuprule(
+        "kill",
+        namespace,
+        annotations=run_now(),
+        dryRun=False,
+        approval="automatic",
+        match={"slackAccount": ["missing"]},
+        actions=["removeFromPagerDutyTeams", "deletePagerDutyUser"],
+        safety={"maxAffected": 100, "maxAffectedPercent": 100},
+    )
+
+
 def run_now(value: str = "1") -> dict[str, str]:
     from oncall_operator.api.cleanup import RUN_NOW_ANNOTATION
 
