@@ -22,6 +22,7 @@ from support.cleanup import (
 )
 from support.kube import Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets
+from support.reliability import CRASH_ENV
 
 pytestmark = pytest.mark.cluster
 
@@ -49,8 +50,7 @@ def test_killed_after_k_of_n_changes_resumes_and_makes_each_exactly_once(
     sandbox.control("DELETE", "requests")
     create_token_secrets(kube, namespace)
     rule = offboarding_now(namespace)
-    # A short call deadline: the resumed run looks 5 + 5 s after the restart (core/resume.py).
-    env = {**sandbox.server.operator_env(), "ONCALL_CALL_DEADLINE": "5s"}
+    env = {**sandbox.server.operator_env(), **CRASH_ENV}  # the resumed run looks 10 s after the restart
     with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
         kube.apply(rule)
         k = 20

@@ -12,6 +12,7 @@ import yaml
 from support import scenario
 from support.kube import Kube, wait_for
 from support.oncall import Sandbox, condition, oncallsync, wait_condition
+from support.reliability import CRASH_ENV
 
 pytestmark = pytest.mark.cluster
 
@@ -743,8 +744,8 @@ def test_a_handoff_message_survives_a_kill_mid_post_exactly_once(
     from support.oncall import create_token_secrets
 
     create_token_secrets(kube, namespace)
-    # A short call deadline: the restarted operator checks the history 5 + 5 s after its start.
-    env = {**sandbox.server.operator_env(), "ONCALL_LOOKAHEAD_INTERVAL": "2s", "ONCALL_CALL_DEADLINE": "5s"}
+    # CRASH_ENV: the restarted operator checks the history 10 s after its start.
+    env = {**sandbox.server.operator_env(), **CRASH_ENV, "ONCALL_LOOKAHEAD_INTERVAL": "2s"}
     message = {"handoffMessage": {"channel": "C0ONCALL1", "template": "{mentions} is now on call"}}
     with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
         kube.apply(oncallsync("crash", namespace, slack=message))

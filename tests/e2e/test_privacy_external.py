@@ -16,6 +16,7 @@ from support import scenario
 from support.kube import Kube, operator_process, wait_for
 from support.oncall import Sandbox, create_token_secrets, oncallsync, wait_condition
 from support.privacy import deletion_request, subject_secret
+from support.reliability import CRASH_ENV
 
 pytestmark = pytest.mark.cluster
 EMAIL = "paaa@example.test"  # PAAA / UAAA: on call at the sandbox's start, so in the synced group
@@ -49,8 +50,8 @@ def test_slack_groups_refused_while_on_call_then_each_removal_exactly_once_acros
     create_token_secrets(kube, namespace)
     with SandboxServer(SandboxSeed.model_validate(scenario.seed(rotation=("PBBB", "PAAA")))) as server:
         sandbox = Sandbox(server)
-        # A short call deadline: the resumed request looks 5 + 5 s after the restart (core/resume.py).
-        env = {**server.operator_env(), "ONCALL_OPERATOR_NAMESPACE": namespace, "ONCALL_CALL_DEADLINE": "5s"}
+        # CRASH_ENV: the resumed request looks 10 s after the restart.
+        env = {**server.operator_env(), **CRASH_ENV, "ONCALL_OPERATOR_NAMESPACE": namespace}
         with operator_process(kube, "-n", namespace, env=env, log_path=tmp_path / "first.log") as first:
             # ULEAD too: Slack refuses to empty a group (LastUserGroupMember).
             kube.apply(oncallsync("oncall", namespace, slack={"alwaysInclude": ["ULEAD"]}))
